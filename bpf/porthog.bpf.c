@@ -1,0 +1,442 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * porthog: who is using up the outbound TCP ephemeral ports.
+ *
+ * Three backends feed one ring buffer with struct ph_event:
+ *   fentry:     fentry tcp_v{4,6}_connect, fexit inet{,6}_hash_connect
+ *   kprobe:     kprobe tcp_v{4,6}_connect, k(ret)probe inet{,6}_hash_connect
+ *   tracepoint: sock:inet_sock_set_state only (tp_btf, or raw_tp)
+ * Every backend uses inet_sock_set_state for close. User space enables one
+ * set of programs with bpf_program__set_autoload() before load.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "porthog.h"
+
+#define AF_INET		2
+#define AF_INET6	10
+#define IPPROTO_TCP	6
+#define SOCK_STREAM	1
+#define EADDRNOTAVAIL	99
+
+/* enum tcp_state values are ABI (also in include/net/tcp_states.h) */
+#define ST_ESTABLISHED	1
+#define ST_SYN_SENT	2
+#define ST_FIN_WAIT1	4
+#define ST_FIN_WAIT2	5
+#define ST_TIME_WAIT	6
+#define ST_CLOSE	7
+#define ST_CLOSING	11
+#define ST_NEW_SYN_RECV	12
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+const volatile __u32 target_tgid = 0;
+const volatile __u32 target_netns = 0;
+const volatile __u8 backend = PH_BACKEND_TRACEPOINT;
+/* 0: let the kernel decide when to wake the reader; else wake once this much is queued */
+const volatile __u32 wakeup_bytes = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 131072);
+	__type(key, __u64);		/* struct sock address */
+	__type(value, struct ph_owner);
+} owners SEC(".maps");
+
+/* kprobe backend: the socket passed to inet_hash_connect, keyed by tid */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} hash_args SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PH_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline __u32 sk_netns(const struct sock *sk)
+{
+	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+}
+
+static __always_inline bool sk_is_tcp(const struct sock *sk, __u16 *family)
+{
+	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 proto = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+
+	*family = fam;
+	return proto == IPPROTO_TCP && (fam == AF_INET || fam == AF_INET6);
+}
+
+static __always_inline __u16 sk_sport(const struct sock *sk)
+{
+	const struct inet_sock *inet = (const struct inet_sock *)sk;
+
+	return bpf_ntohs(BPF_CORE_READ(inet, inet_sport));
+}
+
+static __always_inline __u64 task_start_ns(struct task_struct *task)
+{
+	if (bpf_core_field_exists(task->start_boottime))
+		return BPF_CORE_READ(task, group_leader, start_boottime);
+	return BPF_CORE_READ(task, group_leader, start_time);
+}
+
+/* Connect entry, process context: remember who owns this socket. */
+static __always_inline void record_owner(const struct sock *sk)
+{
+	struct task_struct *task;
+	struct ph_owner o = {};
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 key = (__u64)sk;
+	__u16 family;
+
+	if (target_tgid && (id >> 32) != target_tgid)
+		return;
+	if (!sk_is_tcp(sk, &family))
+		return;
+	if (target_netns && sk_netns(sk) != target_netns)
+		return;
+
+	task = (struct task_struct *)bpf_get_current_task();
+	o.ts_ns = bpf_ktime_get_ns();
+	o.cgroup_id = bpf_get_current_cgroup_id();
+	o.start_ns = task_start_ns(task);
+	o.pid = id >> 32;
+	o.tid = (__u32)id;
+	o.uid = (__u32)bpf_get_current_uid_gid();
+	o.bound_sport = sk_sport(sk);
+	bpf_get_current_comm(o.comm, sizeof(o.comm));
+	bpf_map_update_elem(&owners, &key, &o, BPF_ANY);
+	stat_inc(PH_STAT_OWNERS_ADDED);
+}
+
+static __always_inline void submit(struct ph_event *e)
+{
+	__u64 flags = 0;
+
+	if (wakeup_bytes)
+		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
+			BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
+	stat_inc(PH_STAT_EVENTS);
+}
+
+/* 16-byte address fields; IPv4 fills the first 4 bytes and zeroes the rest */
+static __always_inline void copy_addrs(const struct sock_common *skc, __u16 family,
+				       __u8 *saddr, __u8 *daddr)
+{
+	if (family == AF_INET) {
+		__builtin_memset(saddr, 0, 16);
+		__builtin_memset(daddr, 0, 16);
+		bpf_core_read(saddr, 4, &skc->skc_rcv_saddr);
+		bpf_core_read(daddr, 4, &skc->skc_daddr);
+	} else {
+		bpf_core_read(saddr, 16, &skc->skc_v6_rcv_saddr);
+		bpf_core_read(daddr, 16, &skc->skc_v6_daddr);
+	}
+}
+
+/* Emit one event for a socket whose owner is known. */
+static __always_inline void emit(const struct sock *sk, const struct ph_owner *o,
+				 __u8 type, __s32 err, __u8 oldstate, __u8 flags)
+{
+	struct ph_event *e;
+	__u16 family;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(PH_STAT_LOST);
+		return;
+	}
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	e->ts_ns = bpf_ktime_get_ns();
+	e->cgroup_id = o->cgroup_id;
+	e->start_ns = o->start_ns;
+	e->pid = o->pid;
+	e->tid = o->tid;
+	e->uid = o->uid;
+	e->netns = sk_netns(sk);
+	e->err = err;
+	e->sport = type == PH_EV_CONNECT_FAILED && !o->bound_sport ? 0 : sk_sport(sk);
+	e->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	e->type = type;
+	e->family = family;
+	e->oldstate = oldstate;
+	e->flags = flags | (o->bound_sport ? PH_F_BOUND : 0);
+	copy_addrs(&sk->__sk_common, family, e->saddr, e->daddr);
+	__builtin_memcpy(e->comm, o->comm, sizeof(e->comm));
+	submit(e);
+}
+
+/* fentry and kprobe backends: inet_hash_connect() returned, in process context */
+static __always_inline void hash_connect_done(const struct sock *sk, int ret)
+{
+	__u64 key = (__u64)sk;
+	struct ph_owner *o;
+
+	o = bpf_map_lookup_elem(&owners, &key);
+	if (!o)
+		return;
+	if (ret) {
+		emit(sk, o, PH_EV_CONNECT_FAILED, -ret, ST_SYN_SENT, 0);
+		bpf_map_delete_elem(&owners, &key);
+		return;
+	}
+	o->connected = 1;
+	emit(sk, o, PH_EV_CONNECT, 0, ST_SYN_SENT, 0);
+}
+
+static __always_inline __u32 tcp_segs_out(const struct sock *sk)
+{
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+
+	if (bpf_core_field_exists(tp->segs_out))
+		return BPF_CORE_READ(tp, segs_out);
+	return 1;
+}
+
+static __always_inline int handle_set_state(const struct sock *sk, int oldstate, int newstate)
+{
+	__u64 key = (__u64)sk;
+	struct ph_owner *o;
+	__u8 flags = 0;
+
+	if (oldstate == ST_CLOSE && newstate == ST_SYN_SENT) {
+		/* inside tcp_v{4,6}_connect(), before inet_hash_connect() */
+		if (backend == PH_BACKEND_TRACEPOINT)
+			record_owner(sk);
+		return 0;
+	}
+
+	o = bpf_map_lookup_elem(&owners, &key);
+	if (!o)
+		return 0;
+
+	if (backend == PH_BACKEND_TRACEPOINT && !o->connected) {
+		if (oldstate != ST_SYN_SENT)
+			return 0;
+		/*
+		 * SYN_SENT -> CLOSE before any segment went out: inet_hash_connect()
+		 * found no free port. A port bound before connect() stays set, and
+		 * the failure is then EADDRNOTAVAIL for the 4-tuple.
+		 */
+		if (newstate == ST_CLOSE && tcp_segs_out(sk) == 0 &&
+		    (sk_sport(sk) == 0 || o->bound_sport)) {
+			emit(sk, o, PH_EV_CONNECT_FAILED, EADDRNOTAVAIL, oldstate, 0);
+			bpf_map_delete_elem(&owners, &key);
+			return 0;
+		}
+		/* first transition out of SYN_SENT: the port is now known */
+		o->connected = 1;
+		emit(sk, o, PH_EV_CONNECT, 0, oldstate, 0);
+	}
+
+	if (newstate != ST_CLOSE)
+		return 0;
+	if (o->connected) {
+		/* tcp_time_wait() hands the port to a timewait sock, then closes */
+		if (oldstate == ST_FIN_WAIT1 || oldstate == ST_FIN_WAIT2 || oldstate == ST_CLOSING)
+			flags |= PH_F_TIME_WAIT;
+		emit(sk, o, PH_EV_CLOSE, 0, oldstate, flags);
+	}
+	bpf_map_delete_elem(&owners, &key);
+	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tp_set_state, const struct sock *sk, int oldstate, int newstate)
+{
+	return handle_set_state(sk, oldstate, newstate);
+}
+
+SEC("raw_tp/inet_sock_set_state")
+int BPF_PROG(raw_set_state, const struct sock *sk, int oldstate, int newstate)
+{
+	return handle_set_state(sk, oldstate, newstate);
+}
+
+/* fentry backend */
+SEC("fentry/tcp_v4_connect")
+int BPF_PROG(fentry_v4_connect, struct sock *sk)
+{
+	record_owner(sk);
+	return 0;
+}
+
+SEC("fentry/tcp_v6_connect")
+int BPF_PROG(fentry_v6_connect, struct sock *sk)
+{
+	record_owner(sk);
+	return 0;
+}
+
+SEC("fexit/inet_hash_connect")
+int BPF_PROG(fexit_hash_connect, struct inet_timewait_death_row *dr, struct sock *sk, int ret)
+{
+	hash_connect_done(sk, ret);
+	return 0;
+}
+
+SEC("fexit/inet6_hash_connect")
+int BPF_PROG(fexit_hash6_connect, struct inet_timewait_death_row *dr, struct sock *sk, int ret)
+{
+	hash_connect_done(sk, ret);
+	return 0;
+}
+
+/* kprobe backend */
+SEC("kprobe/tcp_v4_connect")
+int BPF_KPROBE(kprobe_v4_connect, struct sock *sk)
+{
+	record_owner(sk);
+	return 0;
+}
+
+SEC("kprobe/tcp_v6_connect")
+int BPF_KPROBE(kprobe_v6_connect, struct sock *sk)
+{
+	record_owner(sk);
+	return 0;
+}
+
+static __always_inline int hash_enter(struct sock *sk)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 key = (__u64)sk;
+
+	if (!bpf_map_lookup_elem(&owners, &key))
+		return 0;
+	bpf_map_update_elem(&hash_args, &tid, &key, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int hash_exit(int ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 *skp = bpf_map_lookup_elem(&hash_args, &tid);
+
+	if (!skp)
+		return 0;
+	hash_connect_done((const struct sock *)*skp, ret);
+	bpf_map_delete_elem(&hash_args, &tid);
+	return 0;
+}
+
+SEC("kprobe/inet_hash_connect")
+int BPF_KPROBE(kprobe_hash_connect, struct inet_timewait_death_row *dr, struct sock *sk)
+{
+	return hash_enter(sk);
+}
+
+SEC("kretprobe/inet_hash_connect")
+int BPF_KRETPROBE(kretprobe_hash_connect, int ret)
+{
+	return hash_exit(ret);
+}
+
+SEC("kprobe/inet6_hash_connect")
+int BPF_KPROBE(kprobe_hash6_connect, struct inet_timewait_death_row *dr, struct sock *sk)
+{
+	return hash_enter(sk);
+}
+
+SEC("kretprobe/inet6_hash_connect")
+int BPF_KRETPROBE(kretprobe_hash6_connect, int ret)
+{
+	return hash_exit(ret);
+}
+
+/* Iterators: the start-up snapshot and the periodic reconcile walk. */
+SEC("iter/tcp")
+int iter_tcp(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct seq_file *seq = ctx->meta->seq;
+	struct ph_sock_rec r = {};
+	struct ph_owner *o;
+	__u64 key;
+
+	if (!skc)
+		return 0;
+	r.state = BPF_CORE_READ(skc, skc_state);
+	if (r.state == ST_NEW_SYN_RECV)
+		return 0;
+	r.family = BPF_CORE_READ(skc, skc_family);
+	r.sport = BPF_CORE_READ(skc, skc_num);
+	r.dport = bpf_ntohs(BPF_CORE_READ(skc, skc_dport));
+	r.netns = BPF_CORE_READ(skc, skc_net.net, ns.inum);
+	copy_addrs(skc, r.family, r.saddr, r.daddr);
+	if (r.state != ST_TIME_WAIT) {
+		struct sock *sk = (struct sock *)skc;
+
+		r.uid = BPF_CORE_READ(sk, sk_uid.val);
+		r.ino = BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
+		key = (__u64)skc;
+		o = bpf_map_lookup_elem(&owners, &key);
+		if (o) {
+			r.owner_pid = o->pid;
+			r.owner_start_ns = o->start_ns;
+		}
+	}
+	bpf_seq_write(seq, &r, sizeof(r));
+	return 0;
+}
+
+SEC("iter/task_file")
+int iter_task_file(struct bpf_iter__task_file *ctx)
+{
+	struct seq_file *seq = ctx->meta->seq;
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	struct ph_fd_rec r = {};
+	struct socket *sock;
+	struct sock *sk;
+	__u16 family;
+
+	if (!task || !file)
+		return 0;
+	sock = bpf_sock_from_file(file);
+	if (!sock)
+		return 0;
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk || !sk_is_tcp(sk, &family))
+		return 0;
+	r.pid = BPF_CORE_READ(task, tgid);
+	if (target_tgid && r.pid != target_tgid)
+		return 0;
+	r.start_ns = task_start_ns(task);
+	r.cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	r.uid = BPF_CORE_READ(task, cred, uid.val);
+	r.netns = sk_netns(sk);
+	r.ino = BPF_CORE_READ(file, f_inode, i_ino);
+	r.family = family;
+	r.state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	r.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	r.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	copy_addrs(&sk->__sk_common, family, r.saddr, r.daddr);
+	BPF_CORE_READ_STR_INTO(&r.comm, task, group_leader, comm);
+	bpf_seq_write(seq, &r, sizeof(r));
+	return 0;
+}

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Shared between the BPF programs and user space. Fixed-width types only. */
+#ifndef __PORTHOG_H
+#define __PORTHOG_H
+
+#define PH_COMM_LEN	16
+
+enum ph_event_type {
+	PH_EV_CONNECT		= 1,	/* a source port was assigned */
+	PH_EV_CONNECT_FAILED	= 2,	/* connect() failed to get a port */
+	PH_EV_CLOSE		= 3,	/* the port was released (or moved to TIME_WAIT) */
+};
+
+enum ph_backend {
+	PH_BACKEND_NONE		= 0,
+	PH_BACKEND_FENTRY	= 1,
+	PH_BACKEND_KPROBE	= 2,
+	PH_BACKEND_TRACEPOINT	= 3,
+};
+
+/* ph_event.flags */
+#define PH_F_TIME_WAIT		0x01	/* close: the port stays held in TIME_WAIT */
+#define PH_F_BOUND		0x02	/* the port was bound before connect() */
+#define PH_F_SYSCALL_ERRNO	0x04	/* errno confirmed at connect() syscall exit */
+
+/* Counters in the per-CPU "stats" map. */
+enum ph_stat {
+	PH_STAT_EVENTS		= 0,	/* events submitted */
+	PH_STAT_LOST		= 1,	/* ring buffer reservations that failed */
+	PH_STAT_OWNER_MISS	= 2,	/* port seen for a socket with no recorded owner */
+	PH_STAT_OWNERS_ADDED	= 3,	/* owner map inserts */
+	PH_STAT_MAX		= 4,
+};
+
+/*
+ * Who opened a socket. Recorded in process context at connect entry and kept in
+ * an LRU hash keyed by the struct sock address, so that transitions that run in
+ * softirq or timer context are still attributed to the opener.
+ */
+struct ph_owner {
+	__u64 ts_ns;		/* CLOCK_MONOTONIC, connect start */
+	__u64 cgroup_id;
+	__u64 start_ns;		/* group leader start, ns since boot (CLOCK_BOOTTIME) */
+	__u32 pid;		/* tgid */
+	__u32 tid;
+	__u32 uid;
+	__u16 bound_sport;	/* host order; non-zero if bound before connect() */
+	__u8 connected;		/* a connect event was emitted for this socket */
+	__u8 pad;
+	char comm[PH_COMM_LEN];
+};
+
+/* One ring buffer record: 104 bytes. Addresses are network order, IPv4 in the first 4 bytes. */
+struct ph_event {
+	__u64 ts_ns;		/* CLOCK_MONOTONIC */
+	__u64 cgroup_id;
+	__u64 start_ns;
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__u32 netns;		/* netns inode number */
+	__s32 err;		/* positive errno on CONNECT_FAILED */
+	__u16 sport;		/* host order */
+	__u16 dport;		/* host order */
+	__u8 type;		/* enum ph_event_type */
+	__u8 family;		/* AF_INET or AF_INET6 */
+	__u8 oldstate;		/* TCP state before the transition (0 if unknown) */
+	__u8 flags;		/* PH_F_* */
+	__u8 saddr[16];
+	__u8 daddr[16];
+	char comm[PH_COMM_LEN];
+};
+
+/* Record written by the iter/tcp program: one per TCP socket in a netns. 72 bytes. */
+struct ph_sock_rec {
+	__u64 owner_start_ns;	/* 0 if no owner known */
+	__u32 owner_pid;	/* 0 if no owner known */
+	__u32 uid;		/* socket uid */
+	__u32 netns;
+	__u32 ino;		/* socket inode, 0 for TIME_WAIT / request socks */
+	__u16 sport;		/* host order */
+	__u16 dport;
+	__u8 family;
+	__u8 state;		/* TCP state, TIME_WAIT included */
+	__u8 pad[2];
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+/*
+ * Record written by the iter/task_file program: one per TCP socket fd, with the
+ * owning process. Also reports bound-only sockets, which iter/tcp cannot see.
+ */
+struct ph_fd_rec {
+	__u64 start_ns;
+	__u64 cgroup_id;
+	__u32 pid;
+	__u32 uid;
+	__u32 netns;
+	__u32 ino;
+	__u16 sport;		/* host order */
+	__u16 dport;
+	__u8 family;
+	__u8 state;
+	__u8 pad[2];
+	__u8 saddr[16];
+	__u8 daddr[16];
+	char comm[PH_COMM_LEN];
+};
+
+#endif /* __PORTHOG_H */

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Subcommands: each lives in its own cmd_*.c with its own argp parser. */
+#ifndef PH_CLI_H
+#define PH_CLI_H
+
+#include <argp.h>
+
+#include "probe.h"
+
+int cmd_trace(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_top(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
+int cmd_record(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+
+/* Probe options shared by every tracing command (argp group "Probe options"). */
+extern const struct argp ph_probe_argp;
+/* state for ph_probe_argp; set child input to a struct ph_probe_opts */
+
+/* Parse argv for a subcommand; returns 0 or PH_EXIT_USAGE. */
+int ph_argp_parse(const struct argp *argp, int argc, char **argv, void *input);
+
+#endif

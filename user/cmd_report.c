@@ -1,0 +1,8 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "cli.h"
+
+int cmd_report(int argc, char **argv)
+{
+	ph_err("'report' is not implemented yet");
+	return PH_EXIT_ERR;
+}

@@ -1,0 +1,410 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "probe.h"
+#include "porthog.skel.h"
+
+struct ph_probe {
+	struct porthog_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link *iter_tcp;
+	struct bpf_link *iter_files;
+	enum ph_backend backend;
+	char desc[64];
+	ph_event_fn fn;
+	void *ctx;
+};
+
+/* Which programs make up each backend; the close path is shared. */
+enum close_variant { CLOSE_TP_BTF, CLOSE_RAW_TP };
+
+static const char *const fentry_progs[] = {
+	"fentry_v4_connect", "fentry_v6_connect", "fexit_hash_connect", "fexit_hash6_connect",
+};
+static const char *const kprobe_progs[] = {
+	"kprobe_v4_connect", "kprobe_v6_connect", "kprobe_hash_connect",
+	"kretprobe_hash_connect", "kprobe_hash6_connect", "kretprobe_hash6_connect",
+};
+
+/* libbpf's own messages only with -v: porthog reports failures in one line itself */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (!ph_verbose)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+const char *ph_backend_name(enum ph_backend b)
+{
+	switch (b) {
+	case PH_BACKEND_FENTRY:
+		return "fentry";
+	case PH_BACKEND_KPROBE:
+		return "kprobe";
+	case PH_BACKEND_TRACEPOINT:
+		return "tracepoint";
+	default:
+		return "auto";
+	}
+}
+
+int ph_backend_parse(const char *s, enum ph_backend *out)
+{
+	static const enum ph_backend all[] = {
+		PH_BACKEND_NONE, PH_BACKEND_FENTRY, PH_BACKEND_KPROBE, PH_BACKEND_TRACEPOINT,
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
+		if (!strcmp(s, ph_backend_name(all[i]))) {
+			*out = all[i];
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+void ph_probe_opts_init(struct ph_probe_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->max_sockets = PH_DEFAULT_MAX_SOCKETS;
+	o->ringbuf_bytes = PH_DEFAULT_RINGBUF;
+	o->events = true;
+	o->iterators = true;
+}
+
+int ph_preflight(void)
+{
+	if (geteuid() != 0) {
+		ph_err("needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN); try: sudo porthog ...");
+		return PH_EXIT_PERM;
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		ph_err("kernel has no BTF (/sys/kernel/btf/vmlinux missing); needs CONFIG_DEBUG_INFO_BTF=y");
+		return PH_EXIT_NOBTF;
+	}
+	return 0;
+}
+
+static void set_autoload(struct porthog_bpf *skel, const char *const *names, size_t n, bool on)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct bpf_program *prog;
+
+		prog = bpf_object__find_program_by_name(skel->obj, names[i]);
+		if (prog)
+			bpf_program__set_autoload(prog, on);
+	}
+}
+
+static void select_programs(struct porthog_bpf *skel, enum ph_backend b, enum close_variant cv,
+			    bool events, bool iterators)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, skel->obj)
+		bpf_program__set_autoload(prog, false);
+	if (events) {
+		if (b == PH_BACKEND_FENTRY)
+			set_autoload(skel, fentry_progs, ARRAY_SIZE(fentry_progs), true);
+		if (b == PH_BACKEND_KPROBE)
+			set_autoload(skel, kprobe_progs, ARRAY_SIZE(kprobe_progs), true);
+		bpf_program__set_autoload(cv == CLOSE_TP_BTF ? skel->progs.tp_set_state :
+					  skel->progs.raw_set_state, true);
+	}
+	if (iterators) {
+		bpf_program__set_autoload(skel->progs.iter_tcp, true);
+		bpf_program__set_autoload(skel->progs.iter_task_file, true);
+	}
+}
+
+static const char *errno_hint(enum ph_backend b, bool loading, int err)
+{
+	if (loading && err == EPERM && b == PH_BACKEND_FENTRY)
+		return " (the kernel refuses BPF trampolines here: lockdown or no CONFIG_FUNCTION_TRACER)";
+	if (!loading && err == ENOENT && b == PH_BACKEND_KPROBE)
+		return " (kernel built without CONFIG_KPROBES?)";
+	if (err == EPERM)
+		return " (not root, or lockdown forbids it)";
+	return "";
+}
+
+/*
+ * One complete attempt: open -> set rodata and map sizes -> load -> attach.
+ * On failure everything is torn down and a one-line reason is left in why.
+ */
+static int try_backend(struct ph_probe *p, const struct ph_probe_opts *o, enum ph_backend b,
+		       enum close_variant cv, bool attach, char *why, size_t len)
+{
+	struct porthog_bpf *skel;
+	int err;
+
+	skel = porthog_bpf__open();
+	if (!skel) {
+		err = errno ?: EINVAL;
+		snprintf(why, len, "open BPF object: %s", strerror(err));
+		return -err;
+	}
+	skel->rodata->target_tgid = o->pid;
+	skel->rodata->target_netns = o->netns;
+	skel->rodata->backend = b;
+	skel->rodata->wakeup_bytes = o->wakeup_bytes;
+	bpf_map__set_max_entries(skel->maps.owners, o->max_sockets);
+	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
+	select_programs(skel, b, cv, o->events, o->iterators);
+
+	err = porthog_bpf__load(skel);
+	if (err) {
+		snprintf(why, len, "load failed: %s%s", strerror(-err), errno_hint(b, true, -err));
+		goto fail;
+	}
+	if (attach) {
+		struct bpf_program *prog;
+
+		bpf_object__for_each_program(prog, skel->obj) {
+			struct bpf_link *link;
+			if (!bpf_program__autoload(prog))
+				continue;
+			link = bpf_program__attach(prog);
+			if (!link) {
+				err = -errno;
+				snprintf(why, len, "attach %s failed: %s%s",
+					 bpf_program__section_name(prog), strerror(-err),
+					 errno_hint(b, false, -err));
+				goto fail;
+			}
+			/* the skeleton owns its link slots and destroys them with it */
+			for (size_t i = 0; i < (size_t)skel->skeleton->prog_cnt; i++) {
+				if (*skel->skeleton->progs[i].prog == prog) {
+					*skel->skeleton->progs[i].link = link;
+					break;
+				}
+			}
+		}
+	}
+	p->skel = skel;
+	p->backend = b;
+	snprintf(p->desc, sizeof(p->desc), "%s%s", ph_backend_name(b),
+		 !o->events ? "" : cv == CLOSE_TP_BTF ? "" : "+raw_tp");
+	return 0;
+fail:
+	porthog_bpf__destroy(skel);
+	return err;
+}
+
+static int handle_event(void *ctx, void *data, size_t size)
+{
+	struct ph_probe *p = ctx;
+
+	if (size < sizeof(struct ph_event))
+		return 0;
+	return p->fn ? p->fn(p->ctx, data) : 0;
+}
+
+int ph_probe_open(const struct ph_probe_opts *o, ph_event_fn fn, void *ctx, struct ph_probe **out)
+{
+	static const enum ph_backend order[] = {
+		PH_BACKEND_FENTRY, PH_BACKEND_KPROBE, PH_BACKEND_TRACEPOINT,
+	};
+	struct ph_probe *p;
+	char why[256];
+	int err, ret;
+
+	ret = ph_preflight();
+	if (ret)
+		return ret;
+	libbpf_set_print(libbpf_print);
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return PH_EXIT_ERR;
+	p->fn = fn;
+	p->ctx = ctx;
+
+	err = -ENOENT;
+	for (size_t i = 0; i < ARRAY_SIZE(order) && o->events; i++) {
+		enum ph_backend b = order[i];
+
+		if (o->backend != PH_BACKEND_NONE && o->backend != b)
+			continue;
+		err = try_backend(p, o, b, CLOSE_TP_BTF, true, why, sizeof(why));
+		if (err && b == PH_BACKEND_TRACEPOINT) {
+			ph_warn("backend tracepoint (tp_btf): %s; trying raw_tp", why);
+			err = try_backend(p, o, b, CLOSE_RAW_TP, true, why, sizeof(why));
+		}
+		if (!err)
+			break;
+		if (o->backend == PH_BACKEND_NONE)
+			ph_info("skipping backend %s: %s", ph_backend_name(b), why);
+		else
+			ph_err("backend %s: %s", ph_backend_name(b), why);
+	}
+	if (!o->events)
+		err = try_backend(p, o, PH_BACKEND_NONE, CLOSE_TP_BTF, true, why, sizeof(why));
+	if (err) {
+		if (o->events && o->backend == PH_BACKEND_NONE)
+			ph_err("no usable probe backend (fentry, kprobe and tracepoint all failed); see 'porthog check'");
+		else if (!o->events)
+			ph_err("loading the socket iterators: %s", why);
+		free(p);
+		return err == -EPERM ? PH_EXIT_PERM : PH_EXIT_NOBACKEND;
+	}
+	if (o->events) {
+		ph_info("attached with backend %s", p->desc);
+		p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events), handle_event, p, NULL);
+		if (!p->rb) {
+			ph_err("ring buffer: %s", strerror(errno));
+			ph_probe_close(p);
+			return PH_EXIT_ERR;
+		}
+	}
+	if (o->iterators) {
+		p->iter_tcp = p->skel->links.iter_tcp;
+		p->iter_files = p->skel->links.iter_task_file;
+	}
+	*out = p;
+	return 0;
+}
+
+void ph_probe_close(struct ph_probe *p)
+{
+	if (!p)
+		return;
+	ring_buffer__free(p->rb);
+	porthog_bpf__destroy(p->skel);
+	free(p);
+}
+
+int ph_probe_poll(struct ph_probe *p, int timeout_ms)
+{
+	if (!p->rb) {
+		if (timeout_ms > 0)
+			usleep(timeout_ms * 1000);
+		return 0;
+	}
+	int n, m;
+
+	/* with batched wake-ups epoll may time out while records wait: consume anyway */
+	n = ring_buffer__poll(p->rb, timeout_ms);
+	if (n < 0)
+		return n;
+	m = ring_buffer__consume(p->rb);
+	return m < 0 ? m : n + m;
+}
+
+void ph_probe_stats(struct ph_probe *p, __u64 out[PH_STAT_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 vals[ncpu > 0 ? ncpu : 1];
+	int fd = bpf_map__fd(p->skel->maps.stats);
+
+	for (__u32 k = 0; k < PH_STAT_MAX; k++) {
+		out[k] = 0;
+		if (ncpu <= 0 || bpf_map_lookup_elem(fd, &k, vals))
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			out[k] += vals[c];
+	}
+}
+
+enum ph_backend ph_probe_backend(const struct ph_probe *p)
+{
+	return p->backend;
+}
+
+const char *ph_probe_attach_desc(const struct ph_probe *p)
+{
+	return p->desc;
+}
+
+/* Read a whole iterator into fixed-size records. */
+static int run_iter(struct bpf_link *link, size_t rec_size, int (*fn)(void *, const void *),
+		    void *ctx)
+{
+	char buf[64 * 1024];
+	size_t have = 0;
+	int fd, n = 0, err = 0;
+
+	if (!link)
+		return -ENOENT;
+	fd = bpf_iter_create(bpf_link__fd(link));
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t r = read(fd, buf + have, sizeof(buf) - have);
+		size_t off = 0;
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			break;
+		}
+		if (r == 0)
+			break;
+		have += r;
+		while (have - off >= rec_size) {
+			err = fn(ctx, buf + off);
+			if (err)
+				goto out;
+			off += rec_size;
+			n++;
+		}
+		memmove(buf, buf + off, have - off);
+		have -= off;
+	}
+out:
+	close(fd);
+	return err ? err : n;
+}
+
+int ph_probe_iter_tcp(struct ph_probe *p, ph_sock_fn fn, void *ctx)
+{
+	return run_iter(p->iter_tcp, sizeof(struct ph_sock_rec),
+			(int (*)(void *, const void *))fn, ctx);
+}
+
+int ph_probe_iter_files(struct ph_probe *p, ph_fd_fn fn, void *ctx)
+{
+	return run_iter(p->iter_files, sizeof(struct ph_fd_rec),
+			(int (*)(void *, const void *))fn, ctx);
+}
+
+int ph_probe_owner_count(struct ph_probe *p)
+{
+	int fd = bpf_map__fd(p->skel->maps.owners);
+	__u64 key, next;
+	int n = 0;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		n++;
+	}
+	return n;
+}
+
+int ph_probe_try(enum ph_backend b, bool attach, char *why, size_t len)
+{
+	struct ph_probe_opts o;
+	struct ph_probe p = {};
+	int err;
+
+	libbpf_set_print(libbpf_print);
+	ph_probe_opts_init(&o);
+	o.iterators = b == PH_BACKEND_NONE;
+	o.events = b != PH_BACKEND_NONE;
+	err = try_backend(&p, &o, b, CLOSE_TP_BTF, attach, why, len);
+	if (err && b == PH_BACKEND_TRACEPOINT)
+		err = try_backend(&p, &o, b, CLOSE_RAW_TP, attach, why, len);
+	if (!err) {
+		snprintf(why, len, "%s", attach ? "loads and attaches" : "passes the verifier");
+		porthog_bpf__destroy(p.skel);
+	}
+	return err;
+}
