@@ -5,19 +5,24 @@
 #include <string.h>
 
 #include "cli.h"
+#include "live.h"
 
 enum {
 	OPT_ATTACH = 0x1000,
 	OPT_NETNS,
 	OPT_MAX_SOCKETS,
 	OPT_RINGBUF,
+	OPT_SNAPSHOT,
+	OPT_MAX_PROCS,
+	OPT_RECONCILE,
+	OPT_ETA_WINDOW,
 };
 
 static const struct argp_option probe_options[] = {
 	{ "pid", 'p', "PID", 0, "Only sockets opened by this process (tgid)", 1 },
 	{ "netns", OPT_NETNS, "INODE", 0, "Only sockets in this network namespace (inode, as in /proc/PID/ns/net)", 1 },
 	{ "attach", OPT_ATTACH, "MODE", 0, "Probe backend: auto (default), fentry, kprobe or tracepoint", 1 },
-	{ "max-sockets", OPT_MAX_SOCKETS, "N", 0, "Bound of the kernel socket->owner map (default 131072)", 1 },
+	{ "max-sockets", OPT_MAX_SOCKETS, "N", 0, "Bound of tracked sockets, in the kernel and in porthog (default 131072)", 1 },
 	{ "ringbuf-size", OPT_RINGBUF, "BYTES", 0, "Ring buffer size, a power of two (default 4194304)", 1 },
 	{ "verbose", 'v', NULL, 0, "Pass libbpf's own messages through to stderr", 1 },
 	{},
@@ -76,3 +81,54 @@ int ph_argp_parse(const struct argp *argp, int argc, char **argv, void *input)
 	err = argp_parse(argp, argc, argv, 0, NULL, input);
 	return err ? PH_EXIT_USAGE : 0;
 }
+
+static const struct argp_option live_options[] = {
+	{ "snapshot", OPT_SNAPSHOT, "iter|diag", 0, "How to list existing sockets: BPF iterators (default) or sock_diag + /proc", 2 },
+	{ "max-procs", OPT_MAX_PROCS, "N", 0, "Bound of tracked processes (default 16384)", 2 },
+	{ "reconcile", OPT_RECONCILE, "SECONDS", 0, "Re-walk all sockets this often (default 1; 0 = never)", 2 },
+	{ "eta-window", OPT_ETA_WINDOW, "SECONDS", 0, "Window of the growth rate behind eta_s (default 30)", 2 },
+	{},
+};
+
+static error_t live_parse(int key, char *arg, struct argp_state *state)
+{
+	struct ph_live_opts *o = state->input;
+	long v;
+
+	switch (key) {
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = &o->probe;
+		break;
+	case OPT_SNAPSHOT:
+		if (ph_snap_parse(arg, &o->snap))
+			argp_error(state, "invalid --snapshot '%s' (iter or diag)", arg);
+		break;
+	case OPT_MAX_PROCS:
+		if (parse_long(arg, 16, 1 << 24, &v))
+			argp_error(state, "invalid --max-procs '%s' (16..16777216)", arg);
+		o->acct.max_procs = v;
+		break;
+	case OPT_RECONCILE:
+		if (parse_double(arg, 0, 86400, &o->reconcile_s))
+			argp_error(state, "invalid --reconcile '%s'", arg);
+		break;
+	case OPT_ETA_WINDOW:
+		if (parse_double(arg, 1, 86400, &o->acct.eta_window_s))
+			argp_error(state, "invalid --eta-window '%s'", arg);
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static const struct argp_child live_children[] = {
+	{ &ph_probe_argp, 0, "Probe options:", 1 },
+	{},
+};
+
+const struct argp ph_live_argp = {
+	.options = live_options,
+	.parser = live_parse,
+	.children = live_children,
+};

@@ -19,6 +19,10 @@ int cmd_serve(int argc, char **argv);
 extern const struct argp ph_probe_argp;
 /* state for ph_probe_argp; set child input to a struct ph_probe_opts */
 
+/* Accounting options (snapshot mode, bounds), with the probe options as a child. */
+struct ph_live_opts;
+extern const struct argp ph_live_argp;
+
 /* Parse argv for a subcommand; returns 0 or PH_EXIT_USAGE. */
 int ph_argp_parse(const struct argp *argp, int argc, char **argv, void *input);
 

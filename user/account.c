@@ -1,0 +1,982 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "account.h"
+#include "htab.h"
+
+#define EADDRNOTAVAIL_ERR	99
+#define HIST_LEN		128
+#define PROC_DEST_SLOTS		8
+#define PORT_WORDS		(65536 / 64)
+
+struct sock_key {
+	__u32 netns;
+	__u8 family;
+	__u8 pad;
+	__u16 sport;
+	__u16 dport;
+	__u16 pad2;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+struct proc_ent;
+
+struct sock_ent {
+	struct hnode node;
+	struct sock_key key;
+	__u8 state;
+	__u32 ino;
+	__u64 gen;		/* walk generation that last saw it */
+	__u64 touched_ns;	/* last event for it */
+	__u64 opened_ns;
+	struct proc_ent *owner;
+};
+
+struct proc_ent {
+	struct hnode node;
+	struct ph_proc_key key;
+	struct ph_proc_meta meta;
+	__u64 opened, closed, failed;
+	__u64 opened_last;	/* at the previous tick */
+	__u64 last_active_ns;
+	double open_rate;
+	struct ph_proc_view *view;	/* scratch during a tick */
+	struct {
+		struct dest_ent *dest;
+		__u32 count;
+	} dslot[PROC_DEST_SLOTS];
+};
+
+struct dest_ent {
+	struct hnode node;
+	struct ph_dest_key key;
+	__u64 failed;
+	__u32 peak;
+	__u32 in_use, time_wait;
+	__u64 last_active_ns;
+	__u32 hist_n, hist_pos;
+	__u64 hist_t[HIST_LEN];
+	__u32 hist_v[HIST_LEN];
+	__u32 view_idx;
+};
+
+struct netns_ent {
+	struct hnode node;
+	__u32 inode;
+	bool known;		/* settings were fed */
+	bool walked;		/* walked in the current generation */
+	struct ph_netns_info info;
+	__u64 busy[PORT_WORDS];	/* listening or bound-only ports, rebuilt per walk */
+	__u64 used[PORT_WORDS];	/* scratch per tick */
+	__u32 busy_in_range;
+};
+
+struct ino_owner {
+	struct hnode node;
+	__u32 ino;
+	struct proc_ent *proc;
+};
+
+struct ph_acct {
+	struct ph_acct_opts o;
+	struct htab socks, procs, dests, nets, inos;
+	__u64 gen;
+	__u64 walk_start_ns;
+	__u64 now_ns, last_tick_ns;
+	__u64 sockets_dropped, events;
+	ph_meta_fn meta_fn;
+	void *meta_ctx;
+	struct ph_proc_view *pviews;
+	size_t npviews, pview_cap;
+	struct ph_dest_view *dviews;
+	size_t ndviews, dview_cap;
+	struct ph_netns_view *nviews;
+	size_t nnviews, nview_cap;
+};
+
+static inline void bit_set(__u64 *m, __u16 port)
+{
+	m[port / 64] |= 1ULL << (port % 64);
+}
+
+static inline bool bit_test(const __u64 *m, __u16 port)
+{
+	return m[port / 64] & (1ULL << (port % 64));
+}
+
+void ph_acct_opts_init(struct ph_acct_opts *o)
+{
+	o->max_sockets = 131072;
+	o->max_procs = 16384;
+	o->proc_ttl_s = 30;
+	o->eta_window_s = 30;
+}
+
+struct ph_acct *ph_acct_new(const struct ph_acct_opts *o)
+{
+	struct ph_acct *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->o = *o;
+	htab_init(&a->socks, offsetof(struct sock_ent, key) - offsetof(struct sock_ent, node),
+		  sizeof(struct sock_key));
+	htab_init(&a->procs, offsetof(struct proc_ent, key) - offsetof(struct proc_ent, node),
+		  sizeof(struct ph_proc_key));
+	htab_init(&a->dests, offsetof(struct dest_ent, key) - offsetof(struct dest_ent, node),
+		  sizeof(struct ph_dest_key));
+	htab_init(&a->nets, offsetof(struct netns_ent, inode) - offsetof(struct netns_ent, node),
+		  sizeof(__u32));
+	htab_init(&a->inos, offsetof(struct ino_owner, ino) - offsetof(struct ino_owner, node),
+		  sizeof(__u32));
+	return a;
+}
+
+static void free_meta(struct ph_proc_meta *m)
+{
+	free(m->cmdline);
+	free(m->cgroup);
+	m->cmdline = m->cgroup = NULL;
+}
+
+static void clear_inos(struct ph_acct *a)
+{
+	struct hnode *n, *tmp;
+	size_t i;
+
+	htab_for_each(&a->inos, n, tmp, i) {
+		htab_remove(&a->inos, n);
+		free(htab_entry(n, struct ino_owner, node));
+	}
+}
+
+void ph_acct_free(struct ph_acct *a)
+{
+	struct hnode *n, *tmp;
+	size_t i;
+
+	if (!a)
+		return;
+	htab_for_each(&a->socks, n, tmp, i)
+		free(htab_entry(n, struct sock_ent, node));
+	htab_for_each(&a->procs, n, tmp, i) {
+		struct proc_ent *p = htab_entry(n, struct proc_ent, node);
+
+		free_meta(&p->meta);
+		free(p);
+	}
+	htab_for_each(&a->dests, n, tmp, i)
+		free(htab_entry(n, struct dest_ent, node));
+	htab_for_each(&a->nets, n, tmp, i) {
+		struct netns_ent *ns = htab_entry(n, struct netns_ent, node);
+
+		free(ns->info.reserved);
+		free(ns);
+	}
+	clear_inos(a);
+	htab_free(&a->socks);
+	htab_free(&a->procs);
+	htab_free(&a->dests);
+	htab_free(&a->nets);
+	htab_free(&a->inos);
+	free(a->pviews);
+	free(a->dviews);
+	free(a->nviews);
+	free(a);
+}
+
+void ph_acct_set_meta_fn(struct ph_acct *a, ph_meta_fn fn, void *ctx)
+{
+	a->meta_fn = fn;
+	a->meta_ctx = ctx;
+}
+
+static struct netns_ent *get_netns(struct ph_acct *a, __u32 inode)
+{
+	struct hnode *n = htab_find(&a->nets, &inode);
+	struct netns_ent *ns;
+
+	if (n)
+		return htab_entry(n, struct netns_ent, node);
+	ns = calloc(1, sizeof(*ns));
+	if (!ns)
+		return NULL;
+	ns->inode = inode;
+	ns->info.inode = inode;
+	/* kernel defaults until the namespace's sysctls are known */
+	ns->info.range_lo = 32768;
+	ns->info.range_hi = 60999;
+	ns->info.tw_reuse = -1;
+	if (htab_insert(&a->nets, &ns->node)) {
+		free(ns);
+		return NULL;
+	}
+	return ns;
+}
+
+void ph_acct_netns(struct ph_acct *a, const struct ph_netns_info *n)
+{
+	struct netns_ent *ns = get_netns(a, n->inode);
+
+	if (!ns)
+		return;
+	free(ns->info.reserved);
+	ns->info = *n;
+	ns->info.reserved = n->reserved ? strdup(n->reserved) : NULL;
+	ns->known = true;
+}
+
+static struct proc_ent *get_proc(struct ph_acct *a, __u32 pid, __u64 start, bool create)
+{
+	struct ph_proc_key key = { .pid = pid, .start = start };
+	struct hnode *n = htab_find(&a->procs, &key);
+	struct proc_ent *p;
+
+	if (n)
+		return htab_entry(n, struct proc_ent, node);
+	if (!create || a->procs.count >= a->o.max_procs)
+		return NULL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->key = key;
+	p->meta.key = key;
+	p->last_active_ns = a->now_ns;
+	if (htab_insert(&a->procs, &p->node)) {
+		free(p);
+		return NULL;
+	}
+	if (a->meta_fn)
+		a->meta_fn(a->meta_ctx, &p->meta);
+	return p;
+}
+
+void ph_acct_proc_meta(struct ph_acct *a, const struct ph_proc_meta *m)
+{
+	struct proc_ent *p = get_proc(a, m->key.pid, m->key.start, true);
+
+	if (!p)
+		return;
+	if (p->meta.cmdline && p->meta.comm[0])
+		return;
+	free_meta(&p->meta);
+	p->meta = *m;
+	p->meta.key = p->key;
+	p->meta.comm[PH_COMM_LEN] = 0;
+	p->meta.cmdline = m->cmdline ? strdup(m->cmdline) : NULL;
+	p->meta.cgroup = m->cgroup ? strdup(m->cgroup) : NULL;
+}
+
+static struct dest_ent *get_dest(struct ph_acct *a, const struct ph_dest_key *key)
+{
+	struct hnode *n = htab_find(&a->dests, key);
+	struct dest_ent *d;
+
+	if (n)
+		return htab_entry(n, struct dest_ent, node);
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->key = *key;
+	d->last_active_ns = a->now_ns;
+	if (htab_insert(&a->dests, &d->node)) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+static void fill_meta_from_event(struct proc_ent *p, const struct ph_event *e)
+{
+	if (!p->meta.comm[0]) {
+		memcpy(p->meta.comm, e->comm, PH_COMM_LEN);
+		p->meta.comm[PH_COMM_LEN] = 0;
+	}
+	p->meta.uid = e->uid;
+	p->meta.cgroup_id = e->cgroup_id;
+}
+
+static void event_sock_key(const struct ph_event *e, struct sock_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->netns = e->netns;
+	k->family = e->family;
+	k->sport = e->sport;
+	k->dport = e->dport;
+	memcpy(k->saddr, e->saddr, 16);
+	memcpy(k->daddr, e->daddr, 16);
+}
+
+static struct sock_ent *find_sock(struct ph_acct *a, const struct sock_key *k)
+{
+	struct hnode *n = htab_find(&a->socks, k);
+
+	return n ? htab_entry(n, struct sock_ent, node) : NULL;
+}
+
+static struct sock_ent *add_sock(struct ph_acct *a, const struct sock_key *k)
+{
+	struct sock_ent *s;
+
+	if (a->socks.count >= a->o.max_sockets) {
+		a->sockets_dropped++;
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->key = *k;
+	if (htab_insert(&a->socks, &s->node)) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void set_owner(struct ph_acct *a, struct sock_ent *s, struct proc_ent *p)
+{
+	s->owner = p;
+	if (p && p->last_active_ns < a->now_ns)
+		p->last_active_ns = a->now_ns;
+}
+
+static void del_sock(struct ph_acct *a, struct sock_ent *s)
+{
+	htab_remove(&a->socks, &s->node);
+	free(s);
+}
+
+static void dest_key_of(const struct sock_key *k, struct ph_dest_key *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->netns = k->netns;
+	d->family = k->family;
+	d->dport = k->dport;
+	memcpy(d->saddr, k->saddr, 16);
+	memcpy(d->daddr, k->daddr, 16);
+}
+
+void ph_acct_event(struct ph_acct *a, const struct ph_event *e)
+{
+	struct proc_ent *p;
+	struct sock_ent *s;
+	struct sock_key k;
+
+	a->events++;
+	if (e->ts_ns > a->now_ns)
+		a->now_ns = e->ts_ns;
+	get_netns(a, e->netns);
+	p = get_proc(a, e->pid, start_ticks(e->start_ns), true);
+	if (p) {
+		fill_meta_from_event(p, e);
+		p->last_active_ns = e->ts_ns;
+	}
+	event_sock_key(e, &k);
+
+	switch (e->type) {
+	case PH_EV_CONNECT:
+		if (p)
+			p->opened++;
+		s = find_sock(a, &k);
+		if (!s)
+			s = add_sock(a, &k);
+		if (!s)
+			break;
+		s->state = PH_ST_ESTABLISHED;
+		s->owner = p;
+		s->opened_ns = e->ts_ns;
+		s->touched_ns = e->ts_ns;
+		break;
+	case PH_EV_CONNECT_FAILED:
+		if (p)
+			p->failed++;
+		if (e->err == EADDRNOTAVAIL_ERR) {
+			struct ph_dest_key dk;
+			struct dest_ent *d;
+
+			dest_key_of(&k, &dk);
+			d = get_dest(a, &dk);
+			if (d) {
+				d->failed++;
+				d->last_active_ns = e->ts_ns;
+			}
+		}
+		break;
+	case PH_EV_CLOSE:
+		if (p)
+			p->closed++;
+		s = find_sock(a, &k);
+		if (!s)
+			break;
+		if (e->flags & PH_F_TIME_WAIT) {
+			s->state = PH_ST_TIME_WAIT;
+			s->touched_ns = e->ts_ns;
+		} else {
+			del_sock(a, s);
+		}
+		break;
+	}
+}
+
+void ph_acct_walk_begin(struct ph_acct *a)
+{
+	a->gen++;
+	a->walk_start_ns = mono_ns();
+	if (a->walk_start_ns > a->now_ns)
+		a->now_ns = a->walk_start_ns;
+	clear_inos(a);
+}
+
+void ph_acct_walk_netns(struct ph_acct *a, __u32 netns)
+{
+	struct netns_ent *ns = get_netns(a, netns);
+
+	if (!ns)
+		return;
+	ns->walked = true;
+	memset(ns->busy, 0, sizeof(ns->busy));
+}
+
+static bool in_range(const struct netns_ent *ns, __u16 port)
+{
+	return port >= ns->info.range_lo && port <= ns->info.range_hi;
+}
+
+void ph_acct_walk_fd(struct ph_acct *a, const struct ph_fd_rec *r)
+{
+	struct proc_ent *p = get_proc(a, r->pid, start_ticks(r->start_ns), true);
+	struct ino_owner *io;
+
+	if (p) {
+		if (!p->meta.comm[0]) {
+			memcpy(p->meta.comm, r->comm, PH_COMM_LEN);
+			p->meta.comm[PH_COMM_LEN] = 0;
+		}
+		p->meta.uid = r->uid;
+		if (r->cgroup_id)
+			p->meta.cgroup_id = r->cgroup_id;
+	}
+	/* bound but neither connected nor listening: connect() cannot use the port */
+	if (r->state == PH_ST_CLOSE && r->sport) {
+		struct netns_ent *ns = get_netns(a, r->netns);
+
+		if (ns)
+			bit_set(ns->busy, r->sport);
+	}
+	if (!p || !r->ino || htab_find(&a->inos, &r->ino))
+		return;
+	io = calloc(1, sizeof(*io));
+	if (!io)
+		return;
+	io->ino = r->ino;
+	io->proc = p;
+	if (htab_insert(&a->inos, &io->node))
+		free(io);
+}
+
+void ph_acct_walk_sock(struct ph_acct *a, const struct ph_sock_rec *r)
+{
+	struct sock_key k = {
+		.netns = r->netns, .family = r->family, .sport = r->sport, .dport = r->dport,
+	};
+	struct sock_ent *s;
+
+	if (r->state == PH_ST_LISTEN) {
+		struct netns_ent *ns = get_netns(a, r->netns);
+
+		if (ns)
+			bit_set(ns->busy, r->sport);
+		return;
+	}
+	memcpy(k.saddr, r->saddr, 16);
+	memcpy(k.daddr, r->daddr, 16);
+	s = find_sock(a, &k);
+	if (!s) {
+		s = add_sock(a, &k);
+		if (!s)
+			return;
+	}
+	s->state = r->state;
+	s->gen = a->gen;
+	if (r->ino)
+		s->ino = r->ino;
+	if (!s->owner && r->owner_pid)
+		set_owner(a, s, get_proc(a, r->owner_pid, start_ticks(r->owner_start_ns), true));
+	if (!s->owner && s->ino) {
+		struct hnode *n = htab_find(&a->inos, &s->ino);
+
+		if (n)
+			set_owner(a, s, htab_entry(n, struct ino_owner, node)->proc);
+	}
+}
+
+void ph_acct_walk_end(struct ph_acct *a)
+{
+	struct hnode *n, *tmp;
+	size_t i;
+
+	htab_for_each(&a->socks, n, tmp, i) {
+		struct sock_ent *s = htab_entry(n, struct sock_ent, node);
+		struct hnode *nn = htab_find(&a->nets, &s->key.netns);
+		struct netns_ent *ns = nn ? htab_entry(nn, struct netns_ent, node) : NULL;
+
+		/* gone from a walked namespace, and no event since the walk began */
+		if (ns && ns->walked && s->gen != a->gen && s->touched_ns < a->walk_start_ns)
+			del_sock(a, s);
+	}
+	htab_for_each(&a->nets, n, tmp, i)
+		htab_entry(n, struct netns_ent, node)->walked = false;
+	clear_inos(a);
+}
+
+void ph_acct_add_sock(struct ph_acct *a, const struct ph_sock_entry *e)
+{
+	struct sock_key k = {
+		.netns = e->netns, .family = e->family, .sport = e->sport, .dport = e->dport,
+	};
+	struct sock_ent *s;
+
+	if (e->state == PH_ST_LISTEN) {
+		struct netns_ent *ns = get_netns(a, e->netns);
+
+		if (ns)
+			bit_set(ns->busy, e->sport);
+		return;
+	}
+	memcpy(k.saddr, e->saddr, 16);
+	memcpy(k.daddr, e->daddr, 16);
+	s = find_sock(a, &k);
+	if (!s)
+		s = add_sock(a, &k);
+	if (!s)
+		return;
+	s->state = e->state;
+	s->opened_ns = e->opened_ns;
+	s->touched_ns = a->now_ns;
+	if (e->owner.pid)
+		set_owner(a, s, get_proc(a, e->owner.pid, e->owner.start, true));
+}
+
+size_t ph_acct_socks(struct ph_acct *a, struct ph_sock_entry **out)
+{
+	struct ph_sock_entry *arr;
+	struct hnode *n, *tmp;
+	size_t i, k = 0, cnt = a->socks.count;
+	struct netns_ent *ns;
+
+	/* listening ports are kept as busy bits, exported as LISTEN entries */
+	htab_for_each(&a->nets, n, tmp, i) {
+		ns = htab_entry(n, struct netns_ent, node);
+		for (size_t w = 0; w < PORT_WORDS; w++)
+			cnt += __builtin_popcountll(ns->busy[w]);
+	}
+	arr = calloc(cnt ? cnt : 1, sizeof(*arr));
+	if (!arr) {
+		*out = NULL;
+		return 0;
+	}
+	htab_for_each(&a->socks, n, tmp, i) {
+		struct sock_ent *s = htab_entry(n, struct sock_ent, node);
+		struct ph_sock_entry *e = &arr[k++];
+
+		e->netns = s->key.netns;
+		e->family = s->key.family;
+		e->state = s->state;
+		e->sport = s->key.sport;
+		e->dport = s->key.dport;
+		memcpy(e->saddr, s->key.saddr, 16);
+		memcpy(e->daddr, s->key.daddr, 16);
+		if (s->owner)
+			e->owner = s->owner->key;
+		e->opened_ns = s->opened_ns;
+	}
+	htab_for_each(&a->nets, n, tmp, i) {
+		ns = htab_entry(n, struct netns_ent, node);
+		for (__u32 port = 1; port < 65536; port++) {
+			if (!bit_test(ns->busy, port) || k >= cnt)
+				continue;
+			arr[k].netns = ns->inode;
+			arr[k].state = PH_ST_LISTEN;
+			arr[k].sport = port;
+			k++;
+		}
+	}
+	*out = arr;
+	return k;
+}
+
+/* Drop processes that hold nothing and were idle for proc_ttl_s. */
+static void age_procs(struct ph_acct *a)
+{
+	struct hnode *n, *tmp;
+	size_t i;
+
+	htab_for_each(&a->procs, n, tmp, i) {
+		struct proc_ent *p = htab_entry(n, struct proc_ent, node);
+
+		if ((a->now_ns - p->last_active_ns) / 1e9 <= a->o.proc_ttl_s)
+			continue;
+		/* owners of sockets are refreshed every tick, so p is unreferenced */
+		htab_remove(&a->procs, n);
+		free_meta(&p->meta);
+		free(p);
+	}
+}
+
+/* Least-squares slope of in_use over the window, in sockets per second. */
+static double dest_slope(const struct dest_ent *d, __u64 now, double window_s)
+{
+	double n = 0, st = 0, sv = 0, stt = 0, stv = 0;
+
+	for (__u32 i = 0; i < d->hist_n; i++) {
+		__u32 j = (d->hist_pos + HIST_LEN - 1 - i) % HIST_LEN;
+		double t = ((double)d->hist_t[j] - (double)now) / 1e9;
+
+		if (-t > window_s)
+			break;
+		n++;
+		st += t;
+		sv += d->hist_v[j];
+		stt += t * t;
+		stv += t * d->hist_v[j];
+	}
+	if (n < 3 || n * stt - st * st <= 0)
+		return 0;
+	return (n * stv - st * sv) / (n * stt - st * st);
+}
+
+static void proc_count_dest(struct proc_ent *p, struct dest_ent *d)
+{
+	for (int i = 0; i < PROC_DEST_SLOTS; i++) {
+		if (p->dslot[i].dest == d) {
+			p->dslot[i].count++;
+			return;
+		}
+		if (!p->dslot[i].dest) {
+			p->dslot[i].dest = d;
+			p->dslot[i].count = 1;
+			return;
+		}
+	}
+}
+
+static int cmp_dest_view(const void *x, const void *y)
+{
+	const struct ph_dest_view *a = x, *b = y;
+
+	if (a->headroom_pct != b->headroom_pct)
+		return a->headroom_pct < b->headroom_pct ? -1 : 1;
+	if (a->in_use != b->in_use)
+		return a->in_use > b->in_use ? -1 : 1;
+	return a->failed > b->failed ? -1 : a->failed < b->failed;
+}
+
+static void grow_array(void **arr, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return;
+	free(*arr);
+	*cap = need * 2;
+	*arr = calloc(*cap, elem);
+	if (!*arr)
+		*cap = 0;
+}
+
+void ph_acct_tick(struct ph_acct *a, __u64 now)
+{
+	struct hnode *n, *tmp;
+	double dt = a->last_tick_ns && now > a->last_tick_ns ?
+		(now - a->last_tick_ns) / 1e9 : 0;
+	size_t i, k;
+
+	if (now > a->now_ns)
+		a->now_ns = now;
+	now = a->now_ns;
+
+	age_procs(a);
+	htab_for_each(&a->dests, n, tmp, i) {
+		struct dest_ent *d = htab_entry(n, struct dest_ent, node);
+
+		d->in_use = d->time_wait = 0;
+	}
+	htab_for_each(&a->nets, n, tmp, i) {
+		struct netns_ent *ns = htab_entry(n, struct netns_ent, node);
+
+		memset(ns->used, 0, sizeof(ns->used));
+		ns->busy_in_range = 0;
+		for (__u32 port = ns->info.range_lo; port && port <= ns->info.range_hi; port++)
+			if (bit_test(ns->busy, port))
+				ns->busy_in_range++;
+	}
+
+	/* process scratch views: one per process */
+	grow_array((void **)&a->pviews, &a->pview_cap, a->procs.count + 1, sizeof(*a->pviews));
+	k = 0;
+	htab_for_each(&a->procs, n, tmp, i) {
+		struct proc_ent *p = htab_entry(n, struct proc_ent, node);
+		struct ph_proc_view *v = &a->pviews[k++];
+
+		memset(v, 0, sizeof(*v));
+		memset(p->dslot, 0, sizeof(p->dslot));
+		v->meta = &p->meta;
+		v->opened = p->opened;
+		v->closed = p->closed;
+		v->failed = p->failed;
+		v->oldest_s = -1;
+		if (dt > 0) {
+			p->open_rate = (p->opened - p->opened_last) / dt;
+			p->opened_last = p->opened;
+		}
+		v->open_rate = p->open_rate;
+		p->view = v;
+	}
+	a->npviews = k;
+
+	htab_for_each(&a->socks, n, tmp, i) {
+		struct sock_ent *s = htab_entry(n, struct sock_ent, node);
+		struct hnode *nn = htab_find(&a->nets, &s->key.netns);
+		struct netns_ent *ns = nn ? htab_entry(nn, struct netns_ent, node) : NULL;
+		struct ph_dest_key dk;
+		struct dest_ent *d;
+
+		/* outbound only: ephemeral local port that is not a listener's */
+		if (!ns || !in_range(ns, s->key.sport) || bit_test(ns->busy, s->key.sport))
+			continue;
+		if (s->state == PH_ST_CLOSE || s->state == PH_ST_LISTEN)
+			continue;
+		bit_set(ns->used, s->key.sport);
+		dest_key_of(&s->key, &dk);
+		d = get_dest(a, &dk);
+		if (d) {
+			d->in_use++;
+			if (s->state == PH_ST_TIME_WAIT)
+				d->time_wait++;
+			d->last_active_ns = now;
+		}
+		if (s->owner && s->owner->view) {
+			struct ph_proc_view *v = s->owner->view;
+
+			if (s->state == PH_ST_TIME_WAIT) {
+				v->time_wait++;
+			} else {
+				v->ports_held++;
+				if (s->state < PH_TCP_STATES)
+					v->by_state[s->state]++;
+				if (s->opened_ns && now > s->opened_ns) {
+					double age = (now - s->opened_ns) / 1e9;
+
+					if (age > v->oldest_s)
+						v->oldest_s = age;
+				}
+			}
+			if (d)
+				proc_count_dest(s->owner, d);
+			s->owner->last_active_ns = now;
+		}
+	}
+
+	/* destinations */
+	grow_array((void **)&a->dviews, &a->dview_cap, a->dests.count + 1, sizeof(*a->dviews));
+	k = 0;
+	htab_for_each(&a->dests, n, tmp, i) {
+		struct dest_ent *d = htab_entry(n, struct dest_ent, node);
+		struct hnode *nn = htab_find(&a->nets, &d->key.netns);
+		struct netns_ent *ns = nn ? htab_entry(nn, struct netns_ent, node) : NULL;
+		struct ph_dest_view *v;
+		__s64 cap = 0;
+		double slope;
+
+		if (!d->in_use && !d->failed &&
+		    (now - d->last_active_ns) / 1e9 > a->o.proc_ttl_s) {
+			htab_remove(&a->dests, n);
+			free(d);
+			continue;
+		}
+		if (ns)
+			cap = (__s64)ns->info.range_hi - ns->info.range_lo + 1 -
+			      ns->info.reserved_in_range - ns->busy_in_range;
+		if (cap < 0)
+			cap = 0;
+		d->hist_t[d->hist_pos] = now;
+		d->hist_v[d->hist_pos] = d->in_use;
+		d->hist_pos = (d->hist_pos + 1) % HIST_LEN;
+		if (d->hist_n < HIST_LEN)
+			d->hist_n++;
+		if (d->in_use > d->peak)
+			d->peak = d->in_use;
+		v = &a->dviews[k];
+		d->view_idx = k++;
+		v->key = d->key;
+		v->in_use = d->in_use;
+		v->time_wait = d->time_wait;
+		v->capacity = cap;
+		v->failed = d->failed;
+		v->peak_in_use = d->peak;
+		v->headroom_pct = cap ? 100.0 * ((double)cap - d->in_use) / cap : 0;
+		if (v->headroom_pct < 0)
+			v->headroom_pct = 0;
+		slope = dest_slope(d, now, a->o.eta_window_s);
+		if (d->in_use >= cap)
+			v->eta_s = 0;
+		else if (slope > 0.01)
+			v->eta_s = (cap - d->in_use) / slope;
+		else
+			v->eta_s = NAN;
+	}
+	a->ndviews = k;
+
+	/* top destinations per process, then age out idle processes */
+	htab_for_each(&a->procs, n, tmp, i) {
+		struct proc_ent *p = htab_entry(n, struct proc_ent, node);
+		struct ph_proc_view *v = p->view;
+
+		for (int t = 0; t < 3; t++) {
+			int best = -1;
+
+			for (int j = 0; j < PROC_DEST_SLOTS; j++) {
+				if (!p->dslot[j].dest || !p->dslot[j].count)
+					continue;
+				if (best < 0 || p->dslot[j].count > p->dslot[best].count)
+					best = j;
+			}
+			if (best < 0)
+				break;
+			v->top_dest[t].dest_idx = p->dslot[best].dest->view_idx;
+			v->top_dest[t].count = p->dslot[best].count;
+			v->ndest++;
+			p->dslot[best].count = 0;
+		}
+		p->view = NULL;
+	}
+	qsort(a->dviews, a->ndviews, sizeof(*a->dviews), cmp_dest_view);
+	/* dest_idx must follow the sort: remap through view_idx */
+	{
+		__u32 *map = calloc(a->ndviews + 1, sizeof(*map));
+
+		if (map) {
+			for (size_t j = 0; j < a->ndviews; j++) {
+				struct hnode *dn = htab_find(&a->dests, &a->dviews[j].key);
+
+				if (dn)
+					map[htab_entry(dn, struct dest_ent, node)->view_idx] = j;
+			}
+			for (size_t j = 0; j < a->npviews; j++)
+				for (__u32 t = 0; t < a->pviews[j].ndest; t++)
+					a->pviews[j].top_dest[t].dest_idx =
+						map[a->pviews[j].top_dest[t].dest_idx];
+			for (size_t j = 0; j < a->ndviews; j++) {
+				struct hnode *dn = htab_find(&a->dests, &a->dviews[j].key);
+
+				if (dn)
+					htab_entry(dn, struct dest_ent, node)->view_idx = j;
+			}
+			free(map);
+		}
+	}
+
+	/* netns */
+	grow_array((void **)&a->nviews, &a->nview_cap, a->nets.count + 1, sizeof(*a->nviews));
+	k = 0;
+	htab_for_each(&a->nets, n, tmp, i) {
+		struct netns_ent *ns = htab_entry(n, struct netns_ent, node);
+		struct ph_netns_view *v = &a->nviews[k++];
+		__s64 cap = (__s64)ns->info.range_hi - ns->info.range_lo + 1 -
+			    ns->info.reserved_in_range - ns->busy_in_range;
+
+		v->info = &ns->info;
+		v->busy = ns->busy_in_range;
+		v->capacity = cap > 0 ? cap : 0;
+		v->ports_in_use = 0;
+		for (size_t w = 0; w < PORT_WORDS; w++)
+			v->ports_in_use += __builtin_popcountll(ns->used[w]);
+	}
+	a->nnviews = k;
+	a->last_tick_ns = now;
+}
+
+static enum ph_sort g_sort;
+
+static int cmp_proc_view(const void *x, const void *y)
+{
+	const struct ph_proc_view *a = x, *b = y;
+	double ka, kb;
+
+	switch (g_sort) {
+	case PH_SORT_TIME_WAIT:
+		ka = a->time_wait;
+		kb = b->time_wait;
+		break;
+	case PH_SORT_OPENED:
+		ka = a->opened;
+		kb = b->opened;
+		break;
+	case PH_SORT_FAILED:
+		ka = a->failed;
+		kb = b->failed;
+		break;
+	case PH_SORT_RATE:
+		ka = a->open_rate;
+		kb = b->open_rate;
+		break;
+	case PH_SORT_PID:
+		ka = -(double)a->meta->key.pid;
+		kb = -(double)b->meta->key.pid;
+		break;
+	default:
+		ka = a->ports_held + a->time_wait;
+		kb = b->ports_held + b->time_wait;
+		break;
+	}
+	if (ka != kb)
+		return ka > kb ? -1 : 1;
+	if (a->failed != b->failed)
+		return a->failed > b->failed ? -1 : 1;
+	return a->meta->key.pid < b->meta->key.pid ? -1 : a->meta->key.pid > b->meta->key.pid;
+}
+
+size_t ph_acct_procs(struct ph_acct *a, enum ph_sort sort, const struct ph_proc_view **out)
+{
+	g_sort = sort;
+	qsort(a->pviews, a->npviews, sizeof(*a->pviews), cmp_proc_view);
+	*out = a->pviews;
+	return a->npviews;
+}
+
+size_t ph_acct_dests(struct ph_acct *a, const struct ph_dest_view **out)
+{
+	*out = a->dviews;
+	return a->ndviews;
+}
+
+size_t ph_acct_netns_views(struct ph_acct *a, const struct ph_netns_view **out)
+{
+	*out = a->nviews;
+	return a->nnviews;
+}
+
+const struct ph_proc_meta *ph_acct_find_proc(struct ph_acct *a, __u32 pid, __u64 start)
+{
+	struct proc_ent *p = get_proc(a, pid, start, false);
+
+	return p ? &p->meta : NULL;
+}
+
+const struct ph_netns_info *ph_acct_find_netns(struct ph_acct *a, __u32 inode)
+{
+	struct hnode *n = htab_find(&a->nets, &inode);
+
+	return n ? &htab_entry(n, struct netns_ent, node)->info : NULL;
+}
+
+void ph_acct_counts(struct ph_acct *a, struct ph_acct_counts *c)
+{
+	c->sockets = a->socks.count;
+	c->procs = a->procs.count;
+	c->sockets_dropped = a->sockets_dropped;
+	c->events = a->events;
+}

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Port accounting: the state that events and socket walks add up to.
+ *
+ * Sockets are keyed by (netns, family, saddr, sport, daddr, dport) and owned by
+ * a process keyed by (pid, start time in clock ticks), so PID reuse never merges
+ * two processes. Destinations are (netns, family, saddr, daddr, dport).
+ * Only outbound sockets count: local port inside the netns ephemeral range and
+ * not a listening port. Nothing here touches BPF or the kernel; live commands
+ * and `report` feed the same engine.
+ */
+#ifndef PH_ACCOUNT_H
+#define PH_ACCOUNT_H
+
+#include "common.h"
+#include "porthog.h"
+
+#define PH_TCP_STATES		14
+#define PH_ST_ESTABLISHED	1
+#define PH_ST_SYN_SENT		2
+#define PH_ST_TIME_WAIT		6
+#define PH_ST_CLOSE		7
+#define PH_ST_LISTEN		10
+
+struct ph_proc_key {
+	__u32 pid;
+	__u32 pad;
+	__u64 start;		/* clock ticks since boot, as /proc/PID/stat field 22 */
+};
+
+/* Static facts about a process: from the kernel, /proc, or a trace file. */
+struct ph_proc_meta {
+	struct ph_proc_key key;
+	__u32 uid;
+	__u64 cgroup_id;
+	char comm[PH_COMM_LEN + 1];
+	char *cmdline;		/* malloc'ed, may be NULL */
+	char *cgroup;		/* cgroup v2 path, malloc'ed, may be NULL */
+};
+
+/* One process, as the views show it. */
+struct ph_proc_view {
+	const struct ph_proc_meta *meta;
+	__u32 ports_held;	/* outbound sockets not in TIME_WAIT */
+	__u32 by_state[PH_TCP_STATES];
+	__u32 time_wait;
+	__u64 opened, closed, failed;
+	double open_rate;	/* opens per second over the last tick */
+	double oldest_s;	/* age of the oldest held connection, -1 if none */
+	__u32 ndest;		/* entries used in top_dest */
+	struct {
+		__u32 dest_idx;	/* index into the dest view array */
+		__u32 count;
+	} top_dest[3];
+	bool exited;
+};
+
+struct ph_dest_key {
+	__u32 netns;
+	__u8 family;
+	__u8 pad;
+	__u16 dport;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+struct ph_dest_view {
+	struct ph_dest_key key;
+	__u32 in_use;		/* all states, TIME_WAIT included */
+	__u32 time_wait;
+	__u32 capacity;		/* range - reserved - busy (bound/listening) in range */
+	double headroom_pct;
+	double eta_s;		/* NAN when not growing */
+	__u64 failed;		/* EADDRNOTAVAIL */
+	__u32 peak_in_use;
+};
+
+/* Per network namespace settings and usage. */
+struct ph_netns_info {
+	__u32 inode;
+	__u16 range_lo, range_hi;
+	__u32 reserved_in_range;	/* ip_local_reserved_ports inside the range */
+	__s32 tw_reuse;			/* tcp_tw_reuse: 0, 1, 2 (loopback only); -1 unknown */
+	char *reserved;			/* the sysctl text, malloc'ed, may be NULL */
+};
+
+struct ph_netns_view {
+	const struct ph_netns_info *info;
+	__u32 busy;		/* ports in range held by bound-only or listening sockets */
+	__u32 ports_in_use;	/* distinct local ports in range in use */
+	__u32 capacity;
+};
+
+/* One socket of the table, as exported to trace files and snapshots. */
+struct ph_sock_entry {
+	__u32 netns;
+	__u8 family;
+	__u8 state;
+	__u16 sport, dport;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	struct ph_proc_key owner;	/* pid 0: unknown */
+	__u64 opened_ns;		/* CLOCK_MONOTONIC, 0 if unknown */
+};
+
+struct ph_acct_opts {
+	__u32 max_sockets;	/* table bound */
+	__u32 max_procs;
+	double proc_ttl_s;	/* how long an exited, port-less process is kept */
+	double eta_window_s;	/* growth rate window for eta_s */
+};
+
+struct ph_acct;
+
+enum ph_sort {
+	PH_SORT_HELD, PH_SORT_TIME_WAIT, PH_SORT_OPENED, PH_SORT_FAILED, PH_SORT_RATE, PH_SORT_PID,
+};
+
+void ph_acct_opts_init(struct ph_acct_opts *o);
+struct ph_acct *ph_acct_new(const struct ph_acct_opts *o);
+void ph_acct_free(struct ph_acct *a);
+
+/* Feed: events in order, with now = event time (CLOCK_MONOTONIC ns). */
+void ph_acct_event(struct ph_acct *a, const struct ph_event *e);
+/* Feed: netns settings (copied). */
+void ph_acct_netns(struct ph_acct *a, const struct ph_netns_info *n);
+/* Feed: process metadata (copied); first call for a key wins unless cmdline was NULL. */
+void ph_acct_proc_meta(struct ph_acct *a, const struct ph_proc_meta *m);
+/* Callback to look up metadata for a process seen for the first time (live mode). */
+typedef void (*ph_meta_fn)(void *ctx, struct ph_proc_meta *m);
+void ph_acct_set_meta_fn(struct ph_acct *a, ph_meta_fn fn, void *ctx);
+
+/*
+ * Reconcile: a full walk of all sockets. Sockets of walked namespaces that the
+ * walk does not report are dropped at walk_end (a lost close event cannot
+ * leave a port counted forever).
+ */
+void ph_acct_walk_begin(struct ph_acct *a);
+void ph_acct_walk_netns(struct ph_acct *a, __u32 netns);	/* this netns is walked */
+void ph_acct_walk_fd(struct ph_acct *a, const struct ph_fd_rec *r);
+void ph_acct_walk_sock(struct ph_acct *a, const struct ph_sock_rec *r);
+void ph_acct_walk_end(struct ph_acct *a);
+/* Restore one socket (trace file snapshot). */
+void ph_acct_add_sock(struct ph_acct *a, const struct ph_sock_entry *s);
+
+/* Advance time: rates, eta, ageing. now is CLOCK_MONOTONIC ns. */
+void ph_acct_tick(struct ph_acct *a, __u64 now_ns);
+
+/* Views, valid until the next feed call. Arrays are owned by the engine. */
+size_t ph_acct_procs(struct ph_acct *a, enum ph_sort sort, const struct ph_proc_view **out);
+/* Sorted by headroom ascending, then in_use descending. */
+size_t ph_acct_dests(struct ph_acct *a, const struct ph_dest_view **out);
+size_t ph_acct_netns_views(struct ph_acct *a, const struct ph_netns_view **out);
+/* Every socket of the table (for trace file snapshots). */
+size_t ph_acct_socks(struct ph_acct *a, struct ph_sock_entry **out);	/* caller frees */
+const struct ph_proc_meta *ph_acct_find_proc(struct ph_acct *a, __u32 pid, __u64 start);
+const struct ph_netns_info *ph_acct_find_netns(struct ph_acct *a, __u32 inode);
+
+struct ph_acct_counts {
+	__u64 sockets;		/* tracked */
+	__u64 procs;
+	__u64 sockets_dropped;	/* not tracked: table full */
+	__u64 events;
+};
+void ph_acct_counts(struct ph_acct *a, struct ph_acct_counts *c);
+
+#endif

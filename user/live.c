@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "diag.h"
+#include "live.h"
+#include "procinfo.h"
+
+void ph_live_opts_init(struct ph_live_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	ph_probe_opts_init(&o->probe);
+	ph_acct_opts_init(&o->acct);
+	o->reconcile_s = 1;
+	o->settings_s = 10;
+}
+
+int ph_snap_parse(const char *s, enum ph_snap_mode *out)
+{
+	if (!strcmp(s, "iter"))
+		*out = PH_SNAP_ITER;
+	else if (!strcmp(s, "diag"))
+		*out = PH_SNAP_DIAG;
+	else if (!strcmp(s, "auto"))
+		*out = PH_SNAP_AUTO;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static void live_meta(void *ctx, struct ph_proc_meta *m)
+{
+	struct ph_proc_meta tmp;
+
+	/* read once, when the process is first seen */
+	if (ph_procinfo_read(m->key.pid, m->key.start, &tmp))
+		return;
+	*m = tmp;
+}
+
+static int on_event(void *ctx, const struct ph_event *e)
+{
+	struct ph_live *l = ctx;
+
+	if (!ph_netns_known(l->nets, e->netns))
+		ph_netns_note_pid(l->nets, e->netns, e->pid);
+	ph_acct_event(l->acct, e);
+	return l->hook ? l->hook(l->hook_ctx, e) : 0;
+}
+
+static int on_fd(void *ctx, const struct ph_fd_rec *r)
+{
+	struct ph_live *l = ctx;
+
+	if (!ph_netns_known(l->nets, r->netns))
+		ph_netns_note_pid(l->nets, r->netns, r->pid);
+	ph_acct_walk_fd(l->acct, r);
+	return 0;
+}
+
+static int on_sock(void *ctx, const struct ph_sock_rec *r)
+{
+	struct ph_live *l = ctx;
+
+	ph_acct_walk_sock(l->acct, r);
+	return 0;
+}
+
+static int walk_one_netns(void *ctx, __u32 inode)
+{
+	struct ph_live *l = ctx;
+	__u64 now = mono_ns();
+	int n;
+
+	if (!l->last_settings_ns || now - l->last_settings_ns >= l->o.settings_s * 1e9 ||
+	    !ph_acct_find_netns(l->acct, inode) ||
+	    !ph_acct_find_netns(l->acct, inode)->reserved) {
+		struct ph_netns_info info;
+
+		if (!ph_netns_read_settings(inode, &info)) {
+			ph_acct_netns(l->acct, &info);
+			free(info.reserved);
+		}
+	}
+	ph_acct_walk_netns(l->acct, inode);
+	if (l->snap == PH_SNAP_DIAG)
+		n = ph_diag_walk_tcp(on_sock, l);
+	else
+		n = ph_probe_iter_tcp(l->probe, on_sock, l);
+	if (n < 0)
+		ph_warn("walking sockets of netns %u: %s", inode, strerror(-n));
+	return 0;
+}
+
+int ph_live_walk(struct ph_live *l, bool with_fds)
+{
+	__u64 t0 = mono_ns();
+	int err;
+
+	ph_acct_walk_begin(l->acct);
+	if (with_fds) {
+		if (l->snap == PH_SNAP_DIAG)
+			err = ph_diag_walk_fds(on_fd, l, 0);
+		else
+			err = ph_probe_iter_files(l->probe, on_fd, l);
+		if (err < 0)
+			ph_warn("walking open files: %s", strerror(-err));
+	}
+	ph_netns_scan(l->nets);
+	err = ph_netns_each(l->nets, walk_one_netns, l);
+	if (err < 0)
+		ph_warn("entering network namespaces: %s", strerror(-err));
+	ph_acct_walk_end(l->acct);
+	if (!l->last_settings_ns || t0 - l->last_settings_ns >= l->o.settings_s * 1e9)
+		l->last_settings_ns = t0;
+	l->last_walk_ns = mono_ns();
+	l->walk_ms = (l->last_walk_ns - t0) / 1e6;
+	return 0;
+}
+
+int ph_live_open(struct ph_live *l, const struct ph_live_opts *o, ph_event_fn hook, void *ctx)
+{
+	struct ph_probe_opts po;
+	int err;
+
+	memset(l, 0, sizeof(*l));
+	l->o = *o;
+	l->hook = hook;
+	l->hook_ctx = ctx;
+	l->snap = o->snap;
+	/* --max-sockets bounds the kernel owner map and the table alike */
+	l->o.acct.max_sockets = o->probe.max_sockets;
+	l->acct = ph_acct_new(&l->o.acct);
+	l->nets = ph_netns_reg_new();
+	if (!l->acct || !l->nets) {
+		ph_err("out of memory");
+		return PH_EXIT_ERR;
+	}
+	ph_acct_set_meta_fn(l->acct, live_meta, l);
+
+	po = o->probe;
+	po.iterators = l->snap != PH_SNAP_DIAG;
+	if (!po.events && !po.iterators) {
+		err = ph_preflight();
+		if (err)
+			return err;
+	} else {
+		err = ph_probe_open(&po, on_event, l, &l->probe);
+		if (err && l->snap == PH_SNAP_AUTO && po.iterators) {
+			ph_warn("BPF iterators unavailable; falling back to sock_diag + /proc");
+			po.iterators = false;
+			l->snap = PH_SNAP_DIAG;
+			err = ph_probe_open(&po, on_event, l, &l->probe);
+		}
+		if (err)
+			return err;
+	}
+	if (l->snap == PH_SNAP_AUTO)
+		l->snap = PH_SNAP_ITER;
+	l->wall_off = mono_to_wall_ns();
+	return ph_live_walk(l, true);
+}
+
+void ph_live_close(struct ph_live *l)
+{
+	ph_probe_close(l->probe);
+	ph_acct_free(l->acct);
+	ph_netns_reg_free(l->nets);
+	l->probe = NULL;
+	l->acct = NULL;
+	l->nets = NULL;
+}
+
+int ph_live_run_until(struct ph_live *l, __u64 deadline_ns)
+{
+	for (;;) {
+		__u64 now = mono_ns();
+		int err, timeout;
+
+		if (ph_exiting || now >= deadline_ns)
+			break;
+		if (l->o.reconcile_s > 0 && now - l->last_walk_ns >= l->o.reconcile_s * 1e9)
+			ph_live_walk(l, false);
+		timeout = (deadline_ns - now) / 1000000;
+		if (timeout > 100)
+			timeout = 100;
+		if (!l->probe || !l->o.probe.events) {
+			struct timespec ts = { 0, (long)timeout * 1000000L };
+
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		err = ph_probe_poll(l->probe, timeout);
+		if (err < 0 && err != -EINTR)
+			return err;
+	}
+	if (l->probe && l->o.probe.events)
+		ph_probe_poll(l->probe, 0);
+	return 0;
+}
+
+__u64 ph_live_lost(struct ph_live *l)
+{
+	__u64 st[PH_STAT_MAX];
+
+	if (!l->probe)
+		return 0;
+	ph_probe_stats(l->probe, st);
+	return st[PH_STAT_LOST];
+}
+
+const char *ph_live_attach_desc(struct ph_live *l)
+{
+	if (!l->probe || !l->o.probe.events)
+		return "none";
+	return ph_probe_attach_desc(l->probe);
+}

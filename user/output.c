@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "event.h"
+#include "json.h"
+#include "output.h"
+#include "procinfo.h"
+
+bool ph_out_proc_match(const struct ph_out_ctx *c, const struct ph_proc_view *v)
+{
+	if (c->pid && v->meta->key.pid != c->pid)
+		return false;
+	if (c->cgroup && (!v->meta->cgroup || !strstr(v->meta->cgroup, c->cgroup)))
+		return false;
+	return v->ports_held || v->time_wait || v->opened || v->failed || v->closed;
+}
+
+bool ph_out_dest_match(const struct ph_out_ctx *c, const struct ph_dest_view *v)
+{
+	return !c->netns || v->key.netns == c->netns;
+}
+
+void ph_dest_fmt(const struct ph_dest_key *k, char *buf, size_t len)
+{
+	char s[PH_ADDR_STRLEN], d[PH_EP_STRLEN];
+
+	ph_addr_fmt(k->family, k->saddr, s, sizeof(s));
+	ph_endpoint_fmt(k->family, k->daddr, k->dport, d, sizeof(d));
+	snprintf(buf, len, "%s -> %s", s, d);
+}
+
+static void json_proc(FILE *f, const struct ph_proc_view *v, const struct ph_dest_view *dests)
+{
+	const struct ph_proc_meta *m = v->meta;
+	char cid[32];
+	bool first = true;
+
+	fprintf(f, "{\"pid\":%u,\"start_ticks\":%llu,\"comm\":", m->key.pid,
+		(unsigned long long)m->key.start);
+	json_str(f, m->comm);
+	fputs(",\"cmdline\":", f);
+	json_str(f, m->cmdline ? m->cmdline : "");
+	fprintf(f, ",\"uid\":%u,\"cgroup_id\":%llu,\"cgroup\":", m->uid,
+		(unsigned long long)m->cgroup_id);
+	json_str(f, m->cgroup ? m->cgroup : "");
+	fputs(",\"container\":", f);
+	if (m->cgroup && ph_container_id(m->cgroup, cid, sizeof(cid)))
+		json_str(f, cid);
+	else
+		fputs("null", f);
+	fprintf(f, ",\"ports_held\":%u,\"states\":{", v->ports_held);
+	for (int s = 0; s < PH_TCP_STATES; s++) {
+		if (!v->by_state[s])
+			continue;
+		fprintf(f, "%s\"%s\":%u", first ? "" : ",", ph_tcp_state_name(s), v->by_state[s]);
+		first = false;
+	}
+	fprintf(f, "},\"time_wait\":%u,\"opened\":%llu,\"closed\":%llu,\"failed\":%llu,"
+		"\"open_rate\":", v->time_wait, (unsigned long long)v->opened,
+		(unsigned long long)v->closed, (unsigned long long)v->failed);
+	json_num(f, v->open_rate);
+	fputs(",\"oldest_s\":", f);
+	if (v->oldest_s >= 0)
+		json_num(f, v->oldest_s);
+	else
+		fputs("null", f);
+	fputs(",\"top_destinations\":[", f);
+	for (__u32 t = 0; t < v->ndest; t++) {
+		const struct ph_dest_key *k = &dests[v->top_dest[t].dest_idx].key;
+		char d[PH_ADDR_STRLEN];
+
+		ph_addr_fmt(k->family, k->daddr, d, sizeof(d));
+		fprintf(f, "%s{\"netns\":%u,\"daddr\":\"%s\",\"dport\":%u,\"count\":%u}",
+			t ? "," : "", k->netns, d, k->dport, v->top_dest[t].count);
+	}
+	fputs("]}", f);
+}
+
+static void json_dest(FILE *f, const struct ph_dest_view *v, struct ph_acct *a)
+{
+	const struct ph_netns_info *ns = ph_acct_find_netns(a, v->key.netns);
+	char s[PH_ADDR_STRLEN], d[PH_ADDR_STRLEN];
+
+	ph_addr_fmt(v->key.family, v->key.saddr, s, sizeof(s));
+	ph_addr_fmt(v->key.family, v->key.daddr, d, sizeof(d));
+	fprintf(f, "{\"netns\":%u,\"family\":\"%s\",\"saddr\":\"%s\",\"daddr\":\"%s\",\"dport\":%u,"
+		"\"in_use\":%u,\"time_wait\":%u,\"capacity\":%u,\"headroom_pct\":",
+		v->key.netns, ph_family_name(v->key.family), s, d, v->key.dport, v->in_use,
+		v->time_wait, v->capacity);
+	json_num(f, v->headroom_pct);
+	fputs(",\"eta_s\":", f);
+	json_num(f, v->eta_s);
+	fprintf(f, ",\"failed\":%llu,\"peak_in_use\":%u,\"tw_reuse\":%d}",
+		(unsigned long long)v->failed, v->peak_in_use, ns ? ns->tw_reuse : -1);
+}
+
+void ph_out_json(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c)
+{
+	const struct ph_proc_view *pv;
+	const struct ph_dest_view *dv;
+	const struct ph_netns_view *nv;
+	struct ph_acct_counts cnt;
+	size_t np, nd, nn, k = 0;
+
+	np = ph_acct_procs(a, c->sort, &pv);
+	nd = ph_acct_dests(a, &dv);
+	nn = ph_acct_netns_views(a, &nv);
+	ph_acct_counts(a, &cnt);
+	fprintf(f, "{\"ts\":%.6f,\"attach_mode\":", c->ts);
+	json_str(f, c->attach_mode);
+	fprintf(f, ",\"snapshot\":");
+	json_str(f, c->snapshot);
+	fprintf(f, ",\"lost_events\":%llu,\"sockets_tracked\":%llu,\"sockets_dropped\":%llu,"
+		"\"processes_tracked\":%llu,\"processes\":[", (unsigned long long)c->lost_events,
+		(unsigned long long)cnt.sockets, (unsigned long long)cnt.sockets_dropped,
+		(unsigned long long)cnt.procs);
+	for (size_t i = 0; i < np; i++) {
+		if (!ph_out_proc_match(c, &pv[i]))
+			continue;
+		if (k++)
+			fputc(',', f);
+		json_proc(f, &pv[i], dv);
+	}
+	fputs("],\"destinations\":[", f);
+	k = 0;
+	for (size_t i = 0; i < nd; i++) {
+		if (!ph_out_dest_match(c, &dv[i]))
+			continue;
+		if (k++)
+			fputc(',', f);
+		json_dest(f, &dv[i], a);
+	}
+	fputs("],\"netns\":[", f);
+	k = 0;
+	for (size_t i = 0; i < nn; i++) {
+		const struct ph_netns_info *in = nv[i].info;
+
+		if (c->netns && in->inode != c->netns)
+			continue;
+		fprintf(f, "%s{\"inode\":%u,\"range_lo\":%u,\"range_hi\":%u,\"reserved_in_range\":%u,"
+			"\"busy\":%u,\"capacity\":%u,\"ports_in_use\":%u,\"tw_reuse\":%d}",
+			k++ ? "," : "", in->inode, in->range_lo, in->range_hi,
+			in->reserved_in_range, nv[i].busy, nv[i].capacity, nv[i].ports_in_use,
+			in->tw_reuse);
+	}
+	fputs("]}\n", f);
+}
+
+static void fmt_eta(double eta, char *buf, size_t len)
+{
+	if (!isfinite(eta))
+		snprintf(buf, len, "-");
+	else if (eta < 1)
+		snprintf(buf, len, "NOW");
+	else if (eta < 120)
+		snprintf(buf, len, "%.0fs", eta);
+	else if (eta < 7200)
+		snprintf(buf, len, "%.0fm", eta / 60);
+	else
+		snprintf(buf, len, "%.0fh", eta / 3600);
+}
+
+void ph_out_text(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c)
+{
+	const struct ph_proc_view *pv;
+	const struct ph_dest_view *dv;
+	size_t np, nd, rows = 0;
+	char tbuf[32];
+	time_t now = (time_t)c->ts;
+	struct tm tm;
+
+	np = ph_acct_procs(a, c->sort, &pv);
+	nd = ph_acct_dests(a, &dv);
+	localtime_r(&now, &tm);
+	strftime(tbuf, sizeof(tbuf), "%Y-%m-%d %H:%M:%S", &tm);
+	fprintf(f, "porthog %s  attach=%s  lost_events=%llu\n\n", tbuf, c->attach_mode,
+		(unsigned long long)c->lost_events);
+	fprintf(f, "%-7s %-16s %6s %6s %8s %8s %7s %7s %s\n", "PID", "COMM", "HELD", "TW",
+		"OPENED", "FAILED", "OPEN/s", "OLDEST", "CMDLINE");
+	for (size_t i = 0; i < np; i++) {
+		const struct ph_proc_view *v = &pv[i];
+		char old[16];
+
+		if (!ph_out_proc_match(c, v))
+			continue;
+		if (c->max_rows && rows++ >= c->max_rows)
+			break;
+		if (v->oldest_s >= 0)
+			snprintf(old, sizeof(old), "%.0fs", v->oldest_s);
+		else
+			snprintf(old, sizeof(old), "-");
+		fprintf(f, "%-7u %-16s %6u %6u %8llu %8llu %7.1f %7s %.60s\n", v->meta->key.pid,
+			v->meta->comm, v->ports_held, v->time_wait, (unsigned long long)v->opened,
+			(unsigned long long)v->failed, v->open_rate, old,
+			v->meta->cmdline ? v->meta->cmdline : "");
+	}
+	fprintf(f, "\n%-52s %6s %6s %6s %8s %6s %8s\n", "DESTINATION", "IN_USE", "TW", "CAP",
+		"HEADROOM", "ETA", "FAILED");
+	rows = 0;
+	for (size_t i = 0; i < nd; i++) {
+		const struct ph_dest_view *v = &dv[i];
+		char d[128], eta[16];
+
+		if (!ph_out_dest_match(c, v))
+			continue;
+		if (c->max_rows && rows++ >= c->max_rows)
+			break;
+		ph_dest_fmt(&v->key, d, sizeof(d));
+		fmt_eta(v->eta_s, eta, sizeof(eta));
+		fprintf(f, "%-52s %6u %6u %6u %7.1f%% %6s %8llu%s\n", d, v->in_use, v->time_wait,
+			v->capacity, v->headroom_pct, eta, (unsigned long long)v->failed,
+			v->failed ? "  FAILING" : v->headroom_pct < c->warn_pct ? "  LOW" : "");
+	}
+	fputc('\n', f);
+}

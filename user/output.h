@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Output formats of the accounting state: JSON objects and plain text tables. */
+#ifndef PH_OUTPUT_H
+#define PH_OUTPUT_H
+
+#include "account.h"
+
+struct ph_out_ctx {
+	double ts;			/* wall clock seconds */
+	const char *attach_mode;
+	__u64 lost_events;
+	const char *snapshot;		/* iter | diag */
+	/* filters */
+	__u32 pid;
+	__u32 netns;
+	const char *cgroup;		/* substring of the cgroup path */
+	enum ph_sort sort;
+	size_t max_rows;		/* text only; 0: all */
+	double warn_pct;
+};
+
+bool ph_out_proc_match(const struct ph_out_ctx *c, const struct ph_proc_view *v);
+bool ph_out_dest_match(const struct ph_out_ctx *c, const struct ph_dest_view *v);
+void ph_out_json(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c);
+void ph_out_text(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c);
+/* "10.0.0.1 -> 10.0.0.2:5672" */
+void ph_dest_fmt(const struct ph_dest_key *k, char *buf, size_t len);
+
+#endif
