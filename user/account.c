@@ -44,6 +44,7 @@ struct proc_ent {
 	__u64 opened, closed, failed;
 	__u64 opened_last;	/* at the previous tick */
 	__u64 last_active_ns;
+	__u32 netns;
 	double open_rate;
 	struct ph_proc_view *view;	/* scratch during a tick */
 	struct {
@@ -375,6 +376,7 @@ void ph_acct_event(struct ph_acct *a, const struct ph_event *e)
 	if (p) {
 		fill_meta_from_event(p, e);
 		p->last_active_ns = e->ts_ns;
+		p->netns = e->netns;
 	}
 	event_sock_key(e, &k);
 
@@ -453,6 +455,7 @@ void ph_acct_walk_fd(struct ph_acct *a, const struct ph_fd_rec *r)
 	struct ino_owner *io;
 
 	if (p) {
+		p->netns = r->netns;
 		if (!p->meta.comm[0]) {
 			memcpy(p->meta.comm, r->comm, PH_COMM_LEN);
 			p->meta.comm[PH_COMM_LEN] = 0;
@@ -728,6 +731,7 @@ void ph_acct_tick(struct ph_acct *a, __u64 now)
 		v->closed = p->closed;
 		v->failed = p->failed;
 		v->oldest_s = -1;
+		v->netns = p->netns;
 		if (dt > 0) {
 			p->open_rate = (p->opened - p->opened_last) / dt;
 			p->opened_last = p->opened;
@@ -777,6 +781,8 @@ void ph_acct_tick(struct ph_acct *a, __u64 now)
 			if (d)
 				proc_count_dest(s->owner, d);
 			s->owner->last_active_ns = now;
+			s->owner->netns = s->key.netns;
+			v->netns = s->key.netns;
 		}
 	}
 

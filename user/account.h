@@ -52,7 +52,7 @@ struct ph_proc_view {
 		__u32 dest_idx;	/* index into the dest view array */
 		__u32 count;
 	} top_dest[3];
-	bool exited;
+	__u32 netns;		/* namespace of its sockets (the last one seen) */
 };
 
 struct ph_dest_key {

@@ -32,11 +32,12 @@ int ph_snap_parse(const char *s, enum ph_snap_mode *out)
 
 static void live_meta(void *ctx, struct ph_proc_meta *m)
 {
-	struct ph_proc_meta tmp;
+	struct ph_proc_meta tmp = {};
 
 	/* read once, when the process is first seen */
 	if (ph_procinfo_read(m->key.pid, m->key.start, &tmp))
 		return;
+	tmp.key = m->key;
 	*m = tmp;
 }
 

@@ -12,6 +12,8 @@ bool ph_out_proc_match(const struct ph_out_ctx *c, const struct ph_proc_view *v)
 {
 	if (c->pid && v->meta->key.pid != c->pid)
 		return false;
+	if (c->netns && v->netns != c->netns)
+		return false;
 	if (c->cgroup && (!v->meta->cgroup || !strstr(v->meta->cgroup, c->cgroup)))
 		return false;
 	return v->ports_held || v->time_wait || v->opened || v->failed || v->closed;
@@ -50,7 +52,7 @@ static void json_proc(FILE *f, const struct ph_proc_view *v, const struct ph_des
 		json_str(f, cid);
 	else
 		fputs("null", f);
-	fprintf(f, ",\"ports_held\":%u,\"states\":{", v->ports_held);
+	fprintf(f, ",\"netns\":%u,\"ports_held\":%u,\"states\":{", v->netns, v->ports_held);
 	for (int s = 0; s < PH_TCP_STATES; s++) {
 		if (!v->by_state[s])
 			continue;

@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Port accounting on the real kernel: porthog top and porthog snapshot."""
+import json
+import math
+import os
+import subprocess
+import time
+
+from phlib import (PORTHOG, Client, Netns, Porthog, Server, TestFailure, check, check_eq,
+                   porthog_run, run_tests, wait_for)
+
+
+def dest(state, dport=8080):
+    for d in state["destinations"]:
+        if d["dport"] == dport:
+            return d
+    return None
+
+
+def proc(state, pid):
+    for p in state["processes"]:
+        if p["pid"] == pid:
+            return p
+    return None
+
+
+def snapshot(ns, extra=()):
+    r = porthog_run(["snapshot", "--json", "--netns", str(ns.inode)] + list(extra))
+    check_eq(r.returncode, 0, f"snapshot exit code ({r.stderr.strip()})")
+    return json.loads(r.stdout)
+
+
+def last_state(ph, pred, timeout, what):
+    """Wait for a top --json object matching pred; return it."""
+    def find():
+        try:
+            lines = ph.json_lines()
+        except ValueError:
+            return None  # a line still being written
+        for s in reversed(lines):
+            if pred(s):
+                return s
+        if ph.proc.poll() is not None:
+            raise TestFailure(f"porthog exited: {ph.stderr()}")
+        return None
+    return wait_for(find, timeout, what)
+
+
+def test_leaky_client_exhausts_destination(tmp):
+    ns = Netns("phtop", 41000, 41063)
+    try:
+        ph = Porthog(tmp, ["top", "--json", "--interval", "0.5", "--netns", str(ns.inode)])
+        srv = Server(ns, tmp)
+        pooled = Client(ns, tmp, srv, "pooled", ["--count", "5"])
+        leaky = Client(ns, tmp, srv, "leaky", ["--fail-count", "3"])
+        lp, pp = leaky.parse(), pooled.parse()
+        check_eq(len(lp["ports"]), 63, "leaky client got 63 ports")
+
+        def done(s):
+            p, d = proc(s, lp["pid"]), dest(s)
+            return p and d and p["ports_held"] == 63 and p["failed"] == 3 and d["failed"] == 3
+        s = last_state(ph, done, 15, "top to show the leaky pid with 63 ports and 3 failures")
+        p, q, d = proc(s, lp["pid"]), proc(s, pp["pid"]), dest(s)
+        check_eq(p["ports_held"], 63, "leaky ports_held")
+        check_eq(p["failed"], 3, "leaky failed")
+        check_eq(p["opened"], 63, "leaky opened")
+        check_eq(p["comm"], "ph_client", "comm")
+        check("--mode leaky" in p["cmdline"], f"cmdline is read: {p['cmdline']!r}")
+        check_eq(q["ports_held"], 1, "pooled ports_held")
+        check_eq(s["processes"][0]["pid"], lp["pid"], "leaky pid sorts first")
+        check_eq((d["in_use"], d["capacity"], d["headroom_pct"]), (64, 64, 0), "destination")
+        check_eq(d["eta_s"], 0, "eta_s at exhaustion")
+        check_eq(s["lost_events"], 0, "lost_events")
+        check_eq(s["attach_mode"], "tracepoint", "attach_mode")
+        n = [x for x in s["netns"] if x["inode"] == ns.inode][0]
+        check_eq((n["range_lo"], n["range_hi"], n["ports_in_use"]), (41000, 41063, 64), "netns")
+        check_eq(p["top_destinations"][0]["dport"], 8080, "top destination")
+        check_eq(p["top_destinations"][0]["count"], 63, "top destination count")
+        check_eq(ph.stop(), 0, "exit code")
+    finally:
+        ns.delete()
+
+
+def test_startup_snapshot_iter_and_diag(tmp):
+    """Connections opened before porthog started are counted for their owner."""
+    ns = Netns("phsnap", 41000, 41063)
+    try:
+        srv = Server(ns, tmp)
+        pooled = Client(ns, tmp, srv, "pooled", ["--count", "5"])
+        leaky = Client(ns, tmp, srv, "leaky", ["--fail-count", "1"])
+        lp, pp = leaky.parse(), pooled.parse()
+        for mode in ("iter", "diag"):
+            s = snapshot(ns, ["--snapshot=" + mode])
+            check_eq(s["snapshot"], mode, "snapshot mode")
+            check_eq(proc(s, lp["pid"])["ports_held"], 63, f"{mode}: leaky ports_held")
+            check_eq(proc(s, pp["pid"])["ports_held"], 1, f"{mode}: pooled ports_held")
+            check_eq(proc(s, lp["pid"])["states"], {"ESTABLISHED": 63}, f"{mode}: states")
+            d = dest(s)
+            check_eq((d["in_use"], d["capacity"], d["headroom_pct"]), (64, 64, 0),
+                     f"{mode}: destination")
+        r = subprocess.run([PORTHOG, "top", "--json", "--count", "1", "--interval", "0.2",
+                            "--netns", str(ns.inode)], capture_output=True, text=True, timeout=60)
+        check_eq(r.returncode, 0, "top --count 1")
+        s = json.loads(r.stdout.splitlines()[-1])
+        check_eq(proc(s, lp["pid"])["ports_held"], 63, "top: pre-existing sockets counted")
+    finally:
+        ns.delete()
+
+
+def test_time_wait_counted(tmp):
+    ns = Netns("phtw", 41000, 41063)
+    try:
+        ph = Porthog(tmp, ["top", "--json", "--interval", "0.5", "--netns", str(ns.inode)])
+        srv = Server(ns, tmp)
+        churn = Client(ns, tmp, srv, "churn", ["--count", "20", "--close", "fin"])
+        cp = churn.parse()
+        check_eq(len(cp["ports"]), 20, "churn connects")
+
+        def tw(s):
+            p, d = proc(s, cp["pid"]), dest(s)
+            return p and d and d["time_wait"] == 20 and p["time_wait"] == 20
+        s = last_state(ph, tw, 15, "20 TIME_WAIT ports for the churn pid")
+        d = dest(s)
+        check_eq((d["in_use"], d["time_wait"]), (20, 20), "TIME_WAIT ports held per destination")
+        check_eq(proc(s, cp["pid"])["ports_held"], 0, "no held ports besides TIME_WAIT")
+        ph.stop()
+        s = snapshot(ns)
+        check_eq(dest(s)["time_wait"], 20, "snapshot counts TIME_WAIT too")
+    finally:
+        ns.delete()
+
+
+def test_reserved_ports_lower_capacity(tmp):
+    ns = Netns("phres", 41000, 41063)
+    try:
+        ns.sysctl("net.ipv4.ip_local_reserved_ports", "41010-41014,50000")
+        srv = Server(ns, tmp)
+        Client(ns, tmp, srv, "pooled", ["--count", "1"])
+        s = snapshot(ns)
+        check_eq(dest(s)["capacity"], 59, "64 - 5 reserved in range")
+        n = [x for x in s["netns"] if x["inode"] == ns.inode][0]
+        check_eq(n["reserved_in_range"], 5, "reserved_in_range")
+    finally:
+        ns.delete()
+
+
+def test_busy_port_lowers_capacity(tmp):
+    ns = Netns("phbusy", 41000, 41063)
+    try:
+        srv = Server(ns, tmp)
+        Server(ns, tmp, port=41020, name="inrange")
+        Client(ns, tmp, srv, "pooled", ["--count", "1"])
+        s = snapshot(ns)
+        check_eq(dest(s)["capacity"], 63, "a listener inside the range")
+        check_eq(dest(s)["in_use"], 1, "the listener's port is not in use by the destination")
+    finally:
+        ns.delete()
+
+
+def test_eta_forecast(tmp):
+    ns = Netns("pheta", 41000, 41063)
+    try:
+        ph = Porthog(tmp, ["top", "--json", "--interval", "0.5", "--eta-window", "3",
+                           "--netns", str(ns.inode)])
+        srv = Server(ns, tmp)
+        rate = 8.0
+        leaky = Client(ns, tmp, srv, "leaky", ["--rate", str(rate), "--fail-count", "1"],
+                       wait=False)
+
+        def growing(s):
+            d = dest(s)
+            return d and d["in_use"] >= 30 and d["eta_s"] is not None
+        s = last_state(ph, growing, 20, "a destination with a finite eta_s")
+        d = dest(s)
+        truth = (d["capacity"] - d["in_use"]) / rate
+        check(math.isfinite(d["eta_s"]), "eta_s is finite")
+        check(abs(d["eta_s"] - truth) <= max(0.35 * truth, 1.0),
+              f"eta_s {d['eta_s']:.1f}s near the truth {truth:.1f}s")
+        leaky.stop()
+        ph.stop()
+    finally:
+        ns.delete()
+
+
+def test_screen_in_tmux(tmp):
+    ns = Netns("phscr", 41000, 41063)
+    session = "porthog-test"
+    try:
+        srv = Server(ns, tmp)
+        leaky = Client(ns, tmp, srv, "leaky", ["--fail-count", "2"])
+        lp = leaky.parse()
+        subprocess.run(["tmux", "kill-session", "-t", session], stderr=subprocess.DEVNULL)
+        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "50",
+                        f"{PORTHOG} top --interval 0.5 --netns {ns.inode}"], check=True)
+
+        def pane():
+            out = subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
+                                 capture_output=True, text=True).stdout
+            for line in out.splitlines():
+                w = line.split()
+                if len(w) > 3 and w[0] == str(lp["pid"]) and w[1] == "ph_client" and w[2] == "64":
+                    return out
+            return None
+        out = wait_for(pane, 20, "the offender's row on the tmux screen")
+        check("DESTINATION" in out and "127.0.0.1 -> 127.0.0.1:8080" in out, "destination pane")
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"])
+        wait_for(lambda: subprocess.run(["tmux", "has-session", "-t", session],
+                                        stderr=subprocess.DEVNULL).returncode != 0,
+                 10, "q to quit top")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], stderr=subprocess.DEVNULL)
+        ns.delete()
+
+
+def test_top_needs_terminal_or_batch(tmp):
+    r = porthog_run(["top"])
+    check_eq(r.returncode, 2, "top without a terminal and without --batch")
+    r = porthog_run(["top", "--batch", "--count", "1", "--interval", "0.2"])
+    check_eq(r.returncode, 0, "top --batch")
+    check("DESTINATION" in r.stdout and "PID" in r.stdout, "batch text has both panes")
+    for bad in (["--interval", "0"], ["--warn-pct", "101"], ["--sort", "nope"],
+                ["--snapshot=xyz"], ["--max-procs", "-5"]):
+        r = porthog_run(["top", "--json"] + bad)
+        check_eq(r.returncode, 2, f"exit code for bad {bad}")
+
+
+if __name__ == "__main__":
+    run_tests(globals())
