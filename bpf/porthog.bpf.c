@@ -39,6 +39,8 @@ const volatile __u32 target_netns = 0;
 const volatile __u8 backend = PH_BACKEND_TRACEPOINT;
 /* 0: let the kernel decide when to wake the reader; else wake once this much is queued */
 const volatile __u32 wakeup_bytes = 0;
+/* hold connect_failed until connect() returns, and report its real errno */
+const volatile bool syscall_errno = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -59,6 +61,28 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } hash_args SEC(".maps");
+
+/* --syscall-errno: failures waiting for their connect() to return, and its sockaddr */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct ph_event);
+} pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} connect_args SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ph_event);
+} scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -158,19 +182,12 @@ static __always_inline void copy_addrs(const struct sock_common *skc, __u16 fami
 	}
 }
 
-/* Emit one event for a socket whose owner is known. */
-static __always_inline void emit(const struct sock *sk, const struct ph_owner *o,
-				 __u8 type, __s32 err, __u8 oldstate, __u8 flags)
+static __always_inline void fill_event(struct ph_event *e, const struct sock *sk,
+				      const struct ph_owner *o, __u8 type, __s32 err,
+				      __u8 oldstate, __u8 flags)
 {
-	struct ph_event *e;
-	__u16 family;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		stat_inc(PH_STAT_LOST);
-		return;
-	}
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	e->ts_ns = bpf_ktime_get_ns();
 	e->cgroup_id = o->cgroup_id;
 	e->start_ns = o->start_ns;
@@ -187,7 +204,39 @@ static __always_inline void emit(const struct sock *sk, const struct ph_owner *o
 	e->flags = flags | (o->bound_sport ? PH_F_BOUND : 0);
 	copy_addrs(&sk->__sk_common, family, e->saddr, e->daddr);
 	__builtin_memcpy(e->comm, o->comm, sizeof(e->comm));
+}
+
+/* Emit one event for a socket whose owner is known. */
+static __always_inline void emit(const struct sock *sk, const struct ph_owner *o,
+				 __u8 type, __s32 err, __u8 oldstate, __u8 flags)
+{
+	struct ph_event *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(PH_STAT_LOST);
+		return;
+	}
+	fill_event(e, sk, o, type, err, oldstate, flags);
 	submit(e);
+}
+
+/* connect() could not get a port; in process context of the connecting task */
+static __always_inline void emit_failure(const struct sock *sk, const struct ph_owner *o,
+					 __s32 err, __u8 oldstate)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid(), zero = 0;
+	struct ph_event *e;
+
+	if (!syscall_errno) {
+		emit(sk, o, PH_EV_CONNECT_FAILED, err, oldstate, 0);
+		return;
+	}
+	e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return;
+	fill_event(e, sk, o, PH_EV_CONNECT_FAILED, err, oldstate, 0);
+	bpf_map_update_elem(&pending, &tid, e, BPF_ANY);
 }
 
 /* fentry and kprobe backends: inet_hash_connect() returned, in process context */
@@ -200,7 +249,7 @@ static __always_inline void hash_connect_done(const struct sock *sk, int ret)
 	if (!o)
 		return;
 	if (ret) {
-		emit(sk, o, PH_EV_CONNECT_FAILED, -ret, ST_SYN_SENT, 0);
+		emit_failure(sk, o, -ret, ST_SYN_SENT);
 		bpf_map_delete_elem(&owners, &key);
 		return;
 	}
@@ -244,7 +293,7 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 		 */
 		if (newstate == ST_CLOSE && tcp_segs_out(sk) == 0 &&
 		    (sk_sport(sk) == 0 || o->bound_sport)) {
-			emit(sk, o, PH_EV_CONNECT_FAILED, EADDRNOTAVAIL, oldstate, 0);
+			emit_failure(sk, o, EADDRNOTAVAIL, oldstate);
 			bpf_map_delete_elem(&owners, &key);
 			return 0;
 		}
@@ -366,6 +415,109 @@ SEC("kretprobe/inet6_hash_connect")
 int BPF_KRETPROBE(kretprobe_hash6_connect, int ret)
 {
 	return hash_exit(ret);
+}
+
+/*
+ * --syscall-errno: connect()'s own return value. Enabling any syscall tracepoint
+ * puts every syscall of every task on the slow path, so this is opt-in.
+ */
+struct connect_enter_ctx {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__u64 fd;
+	__u64 uservaddr;
+	__u64 addrlen;
+};
+
+struct connect_exit_ctx {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__s64 ret;
+};
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int sys_enter_connect(struct connect_enter_ctx *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 uaddr = ctx->uservaddr;
+	__u32 tid = (__u32)id;
+
+	if (target_tgid && (id >> 32) != target_tgid)
+		return 0;
+	bpf_map_update_elem(&connect_args, &tid, &uaddr, BPF_ANY);
+	return 0;
+}
+
+/* A connect() that failed with EADDRNOTAVAIL before any TCP hook saw it. */
+static __always_inline void emit_syscall_failure(__u64 uaddr, __s32 err)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+	struct sockaddr_in6 sa = {};
+	struct ph_event *e;
+
+	if (target_netns && netns != target_netns)
+		return;
+	if (bpf_probe_read_user(&sa, sizeof(sa), (void *)uaddr))
+		return;
+	if (sa.sin6_family != AF_INET && sa.sin6_family != AF_INET6)
+		return;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(PH_STAT_LOST);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = bpf_ktime_get_ns();
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->start_ns = task_start_ns(task);
+	e->pid = id >> 32;
+	e->tid = (__u32)id;
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	e->netns = netns;
+	e->err = err;
+	e->dport = bpf_ntohs(sa.sin6_port);
+	e->type = PH_EV_CONNECT_FAILED;
+	e->family = sa.sin6_family;
+	e->flags = PH_F_SYSCALL_ERRNO;
+	if (sa.sin6_family == AF_INET)
+		__builtin_memcpy(e->daddr, &((struct sockaddr_in *)&sa)->sin_addr, 4);
+	else
+		__builtin_memcpy(e->daddr, &sa.sin6_addr, 16);
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	submit(e);
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int sys_exit_connect(struct connect_exit_ctx *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct ph_event *p, *e;
+	__u64 *uaddr;
+
+	uaddr = bpf_map_lookup_elem(&connect_args, &tid);
+	p = bpf_map_lookup_elem(&pending, &tid);
+	if (p) {
+		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		if (e) {
+			__builtin_memcpy(e, p, sizeof(*e));
+			if (ctx->ret < 0)
+				e->err = -ctx->ret;
+			e->flags |= PH_F_SYSCALL_ERRNO;
+			submit(e);
+		} else {
+			stat_inc(PH_STAT_LOST);
+		}
+		bpf_map_delete_elem(&pending, &tid);
+	} else if (uaddr && ctx->ret == -EADDRNOTAVAIL) {
+		emit_syscall_failure(*uaddr, EADDRNOTAVAIL);
+	}
+	if (uaddr)
+		bpf_map_delete_elem(&connect_args, &tid);
+	return 0;
 }
 
 /* Iterators: the start-up snapshot and the periodic reconcile walk. */

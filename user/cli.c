@@ -12,6 +12,7 @@ enum {
 	OPT_NETNS,
 	OPT_MAX_SOCKETS,
 	OPT_RINGBUF,
+	OPT_SYSCALL_ERRNO,
 	OPT_SNAPSHOT,
 	OPT_MAX_PROCS,
 	OPT_RECONCILE,
@@ -24,6 +25,7 @@ static const struct argp_option probe_options[] = {
 	{ "attach", OPT_ATTACH, "MODE", 0, "Probe backend: auto (default), fentry, kprobe or tracepoint", 1 },
 	{ "max-sockets", OPT_MAX_SOCKETS, "N", 0, "Bound of tracked sockets, in the kernel and in porthog (default 131072)", 1 },
 	{ "ringbuf-size", OPT_RINGBUF, "BYTES", 0, "Ring buffer size, a power of two (default 4194304)", 1 },
+	{ "syscall-errno", OPT_SYSCALL_ERRNO, NULL, 0, "Also hook connect()'s syscall exit: report its real errno and catch EADDRNOTAVAIL from any path (slows every syscall)", 1 },
 	{ "verbose", 'v', NULL, 0, "Pass libbpf's own messages through to stderr", 1 },
 	{},
 };
@@ -57,6 +59,9 @@ static error_t probe_parse(int key, char *arg, struct argp_state *state)
 		if (parse_long(arg, 4096, 1L << 30, &v) || (v & (v - 1)))
 			argp_error(state, "invalid --ringbuf-size '%s' (power of two, 4096..1073741824)", arg);
 		o->ringbuf_bytes = v;
+		break;
+	case OPT_SYSCALL_ERRNO:
+		o->syscall_errno = true;
 		break;
 	case 'v':
 		ph_verbose = true;

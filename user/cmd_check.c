@@ -44,11 +44,16 @@ static const struct argp argp = { .options = options, .parser = parse_arg, .doc 
 
 int cmd_check(int argc, char **argv)
 {
-	static const struct { enum ph_backend b; const char *name; } rows[] = {
-		{ PH_BACKEND_FENTRY, "fentry" },
-		{ PH_BACKEND_KPROBE, "kprobe" },
-		{ PH_BACKEND_TRACEPOINT, "tracepoint" },
-		{ PH_BACKEND_NONE, "iterators" },
+	static const struct {
+		enum ph_backend b;
+		bool syscall_errno;
+		const char *name;
+	} rows[] = {
+		{ PH_BACKEND_FENTRY, false, "fentry" },
+		{ PH_BACKEND_KPROBE, false, "kprobe" },
+		{ PH_BACKEND_TRACEPOINT, false, "tracepoint" },
+		{ PH_BACKEND_TRACEPOINT, true, "syscall-errno" },
+		{ PH_BACKEND_NONE, false, "iterators" },
 	};
 	bool json = false;
 	int err, usable = 0;
@@ -63,10 +68,12 @@ int cmd_check(int argc, char **argv)
 		char load_why[256], attach_why[256] = "-";
 		int lerr, aerr = -1;
 
-		lerr = ph_probe_try(rows[i].b, false, load_why, sizeof(load_why));
+		lerr = ph_probe_try(rows[i].b, rows[i].syscall_errno, false, load_why,
+				    sizeof(load_why));
 		if (!lerr)
-			aerr = ph_probe_try(rows[i].b, true, attach_why, sizeof(attach_why));
-		if (!aerr && rows[i].b != PH_BACKEND_NONE)
+			aerr = ph_probe_try(rows[i].b, rows[i].syscall_errno, true, attach_why,
+					    sizeof(attach_why));
+		if (!aerr && rows[i].b != PH_BACKEND_NONE && !rows[i].syscall_errno)
 			usable++;
 		if (json) {
 			printf("{\"backend\":\"%s\",\"load\":%s,\"load_error\":", rows[i].name,

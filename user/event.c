@@ -130,8 +130,9 @@ void ph_event_print_json(FILE *f, const struct ph_event *e, __s64 wall_off_ns)
 		e->uid, (unsigned long long)e->cgroup_id, e->netns, ph_family_name(e->family),
 		saddr, e->sport, daddr, e->dport);
 	if (e->type == PH_EV_CONNECT_FAILED)
-		fprintf(f, ",\"errno\":%d,\"errname\":\"%s\"", e->err,
-			ph_errname(e->err, ebuf, sizeof(ebuf)));
+		fprintf(f, ",\"errno\":%d,\"errname\":\"%s\",\"errno_source\":\"%s\"", e->err,
+			ph_errname(e->err, ebuf, sizeof(ebuf)),
+			e->flags & PH_F_SYSCALL_ERRNO ? "syscall" : "kernel");
 	if (e->type == PH_EV_CLOSE)
 		fprintf(f, ",\"oldstate\":\"%s\",\"time_wait\":%s",
 			ph_tcp_state_name(e->oldstate), e->flags & PH_F_TIME_WAIT ? "true" : "false");

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mount.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -78,6 +79,18 @@ void ph_probe_opts_init(struct ph_probe_opts *o)
 	o->iterators = true;
 }
 
+/* Classic tracepoints need their ids from tracefs, which may not be mounted. */
+static int ensure_tracefs(void)
+{
+	if (!access("/sys/kernel/tracing/events", F_OK) ||
+	    !access("/sys/kernel/debug/tracing/events", F_OK))
+		return 0;
+	if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL) && errno != EBUSY)
+		return -errno;
+	ph_info("mounted tracefs at /sys/kernel/tracing (needed by --syscall-errno)");
+	return 0;
+}
+
 int ph_preflight(void)
 {
 	if (geteuid() != 0) {
@@ -103,7 +116,7 @@ static void set_autoload(struct porthog_bpf *skel, const char *const *names, siz
 }
 
 static void select_programs(struct porthog_bpf *skel, enum ph_backend b, enum close_variant cv,
-			    bool events, bool iterators)
+			    bool events, bool iterators, bool syscall_errno)
 {
 	struct bpf_program *prog;
 
@@ -116,6 +129,8 @@ static void select_programs(struct porthog_bpf *skel, enum ph_backend b, enum cl
 			set_autoload(skel, kprobe_progs, ARRAY_SIZE(kprobe_progs), true);
 		bpf_program__set_autoload(cv == CLOSE_TP_BTF ? skel->progs.tp_set_state :
 					  skel->progs.raw_set_state, true);
+		bpf_program__set_autoload(skel->progs.sys_enter_connect, syscall_errno);
+		bpf_program__set_autoload(skel->progs.sys_exit_connect, syscall_errno);
 	}
 	if (iterators) {
 		bpf_program__set_autoload(skel->progs.iter_tcp, true);
@@ -154,9 +169,10 @@ static int try_backend(struct ph_probe *p, const struct ph_probe_opts *o, enum p
 	skel->rodata->target_netns = o->netns;
 	skel->rodata->backend = b;
 	skel->rodata->wakeup_bytes = o->wakeup_bytes;
+	skel->rodata->syscall_errno = o->syscall_errno && o->events;
 	bpf_map__set_max_entries(skel->maps.owners, o->max_sockets);
 	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
-	select_programs(skel, b, cv, o->events, o->iterators);
+	select_programs(skel, b, cv, o->events, o->iterators, o->syscall_errno);
 
 	err = porthog_bpf__load(skel);
 	if (err) {
@@ -218,6 +234,13 @@ int ph_probe_open(const struct ph_probe_opts *o, ph_event_fn fn, void *ctx, stru
 	ret = ph_preflight();
 	if (ret)
 		return ret;
+	if (o->syscall_errno && o->events) {
+		err = ensure_tracefs();
+		if (err) {
+			ph_err("--syscall-errno needs tracefs: mounting it failed: %s", strerror(-err));
+			return PH_EXIT_NOBACKEND;
+		}
+	}
 	libbpf_set_print(libbpf_print);
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -389,7 +412,7 @@ int ph_probe_owner_count(struct ph_probe *p)
 	return n;
 }
 
-int ph_probe_try(enum ph_backend b, bool attach, char *why, size_t len)
+int ph_probe_try(enum ph_backend b, bool syscall_errno, bool attach, char *why, size_t len)
 {
 	struct ph_probe_opts o;
 	struct ph_probe p = {};
@@ -399,6 +422,11 @@ int ph_probe_try(enum ph_backend b, bool attach, char *why, size_t len)
 	ph_probe_opts_init(&o);
 	o.iterators = b == PH_BACKEND_NONE;
 	o.events = b != PH_BACKEND_NONE;
+	o.syscall_errno = syscall_errno;
+	if (syscall_errno && attach && ensure_tracefs()) {
+		snprintf(why, len, "tracefs is not mounted and mounting it failed");
+		return -ENOENT;
+	}
 	err = try_backend(&p, &o, b, CLOSE_TP_BTF, attach, why, len);
 	if (err && b == PH_BACKEND_TRACEPOINT)
 		err = try_backend(&p, &o, b, CLOSE_RAW_TP, attach, why, len);

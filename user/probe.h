@@ -15,6 +15,7 @@ struct ph_probe_opts {
 	__u32 wakeup_bytes;		/* 0: wake the reader per event */
 	bool events;			/* false: maps and iterators only (snapshot) */
 	bool iterators;			/* load iter/tcp and iter/task_file */
+	bool syscall_errno;		/* hook connect() exit for its real errno (costly) */
 };
 
 #define PH_DEFAULT_MAX_SOCKETS	131072
@@ -48,7 +49,7 @@ int ph_probe_owner_count(struct ph_probe *p);
  * Load (and, if attach, attach) one backend's programs alone and report why it
  * fails. Used by `porthog check` and the verifier test. Returns 0 or -errno.
  */
-int ph_probe_try(enum ph_backend b, bool attach, char *why, size_t len);
+int ph_probe_try(enum ph_backend b, bool syscall_errno, bool attach, char *why, size_t len);
 
 /* Preflight: root and BTF. Returns 0 or a PH_EXIT_* code after reporting. */
 int ph_preflight(void);

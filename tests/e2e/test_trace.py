@@ -7,10 +7,10 @@ from phlib import (Client, Netns, Porthog, Server, check, check_eq, porthog_run,
                    wait_for)
 
 
-def leak_scenario(tmp, addr, extra=(), nsname="phtrace"):
+def leak_scenario(tmp, addr, extra=(), nsname="phtrace", ph_extra=()):
     ns = Netns(nsname, 41000, 41063)
     try:
-        ph = Porthog(tmp, ["trace", "--json", "--netns", str(ns.inode)])
+        ph = Porthog(tmp, ["trace", "--json", "--netns", str(ns.inode)] + list(ph_extra))
         srv = Server(ns, tmp, addr=addr)
         pooled = Client(ns, tmp, srv, "pooled", ["--count", "20"] + list(extra))
         leaky = Client(ns, tmp, srv, "leaky", ["--fail-count", "3"] + list(extra))
@@ -81,6 +81,15 @@ def test_ipv4_nonblocking(tmp):
 def test_ipv6_nonblocking(tmp):
     p, l, ev, _ = leak_scenario(tmp, "::1", ["--nonblock"])
     assert_scenario(p, l, ev, "ipv6")
+
+
+def test_syscall_errno(tmp):
+    """--syscall-errno holds each failure until connect() returns and reports its errno."""
+    p, l, ev, _ = leak_scenario(tmp, "127.0.0.1", ph_extra=["--syscall-errno"])
+    assert_scenario(p, l, ev, "ipv4")
+    fails = [e for e in ev if e["event"] == "connect_failed"]
+    check(all(e["errno_source"] == "syscall" for e in fails), "errno confirmed at syscall exit")
+    check(all(e["tid"] == l["pid"] for e in fails), "failure in the connecting thread")
 
 
 def test_bind_before_connect(tmp):
@@ -186,6 +195,8 @@ def test_check_verifier(tmp):
     check("No such file" in rows["kprobe"]["attach_error"], "kprobe attach error names ENOENT")
     check(rows["tracepoint"]["load"] and rows["tracepoint"]["attach"], "tracepoint backend works")
     check(rows["iterators"]["load"] and rows["iterators"]["attach"], "iterators load")
+    check(rows["syscall-errno"]["load"] and rows["syscall-errno"]["attach"],
+          "the connect() syscall exit programs load and attach")
     check(not rows["fentry"]["load"], "fentry does not load here")
     check("Operation not permitted" in rows["fentry"]["load_error"], "fentry error says EPERM")
 
