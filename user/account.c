@@ -292,6 +292,18 @@ static struct dest_ent *get_dest(struct ph_acct *a, const struct ph_dest_key *ke
 	return d;
 }
 
+static bool in_range(const struct netns_ent *ns, __u16 port)
+{
+	return port >= ns->info.range_lo && port <= ns->info.range_hi;
+}
+
+static bool port_in_range(struct ph_acct *a, __u32 netns, __u16 port)
+{
+	struct netns_ent *ns = get_netns(a, netns);
+
+	return !ns || in_range(ns, port);
+}
+
 static void fill_meta_from_event(struct proc_ent *p, const struct ph_event *e)
 {
 	if (!p->meta.comm[0]) {
@@ -384,6 +396,8 @@ void ph_acct_event(struct ph_acct *a, const struct ph_event *e)
 	case PH_EV_CONNECT:
 		if (p)
 			p->opened++;
+		if (!port_in_range(a, e->netns, e->sport))
+			break;
 		s = find_sock(a, &k);
 		if (!s)
 			s = add_sock(a, &k);
@@ -444,10 +458,6 @@ void ph_acct_walk_netns(struct ph_acct *a, __u32 netns)
 	memset(ns->busy, 0, sizeof(ns->busy));
 }
 
-static bool in_range(const struct netns_ent *ns, __u16 port)
-{
-	return port >= ns->info.range_lo && port <= ns->info.range_hi;
-}
 
 void ph_acct_walk_fd(struct ph_acct *a, const struct ph_fd_rec *r)
 {
@@ -496,6 +506,9 @@ void ph_acct_walk_sock(struct ph_acct *a, const struct ph_sock_rec *r)
 			bit_set(ns->busy, r->sport);
 		return;
 	}
+	/* only ephemeral ports are tracked: accepted server sockets are not */
+	if (!port_in_range(a, r->netns, r->sport))
+		return;
 	memcpy(k.saddr, r->saddr, 16);
 	memcpy(k.daddr, r->daddr, 16);
 	s = find_sock(a, &k);
@@ -702,6 +715,16 @@ void ph_acct_tick(struct ph_acct *a, __u64 now)
 	now = a->now_ns;
 
 	age_procs(a);
+	if (a->o.tw_expire_s > 0) {
+		/* no walks in a replay: a timewait socket expires on its own */
+		htab_for_each(&a->socks, n, tmp, i) {
+			struct sock_ent *s = htab_entry(n, struct sock_ent, node);
+
+			if (s->state == PH_ST_TIME_WAIT &&
+			    (now - s->touched_ns) / 1e9 > a->o.tw_expire_s)
+				del_sock(a, s);
+		}
+	}
 	htab_for_each(&a->dests, n, tmp, i) {
 		struct dest_ent *d = htab_entry(n, struct dest_ent, node);
 

@@ -108,6 +108,7 @@ struct ph_acct_opts {
 	__u32 max_procs;
 	double proc_ttl_s;	/* how long an exited, port-less process is kept */
 	double eta_window_s;	/* growth rate window for eta_s */
+	double tw_expire_s;	/* replay: drop TIME_WAIT after this long (0: walks do it) */
 };
 
 struct ph_acct;

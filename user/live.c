@@ -75,6 +75,9 @@ static int walk_one_netns(void *ctx, __u32 inode)
 	__u64 now = mono_ns();
 	int n;
 
+	/* --netns: the other namespaces are not accounted at all */
+	if (l->o.probe.netns && inode != l->o.probe.netns)
+		return 0;
 	if (!l->last_settings_ns || now - l->last_settings_ns >= l->o.settings_s * 1e9 ||
 	    !ph_acct_find_netns(l->acct, inode) ||
 	    !ph_acct_find_netns(l->acct, inode)->reserved) {
@@ -92,6 +95,8 @@ static int walk_one_netns(void *ctx, __u32 inode)
 		n = ph_probe_iter_tcp(l->probe, on_sock, l);
 	if (n < 0)
 		ph_warn("walking sockets of netns %u: %s", inode, strerror(-n));
+	else if (ph_verbose)
+		ph_info("netns %u: %d sockets", inode, n);
 	return 0;
 }
 

@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The accounting engine, fed synthetic events and walks. */
+#include <arpa/inet.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "unit.h"
+#include "account.h"
+#include "netns.h"
+
+#define NS	4026531840u
+#define SEC	1000000000ULL
+
+static struct ph_acct *new_acct(void)
+{
+	struct ph_acct_opts o;
+	struct ph_netns_info ni = {
+		.inode = NS, .range_lo = 41000, .range_hi = 41063, .tw_reuse = 0,
+	};
+	struct ph_acct *a;
+
+	ph_acct_opts_init(&o);
+	a = ph_acct_new(&o);
+	ph_acct_netns(a, &ni);
+	return a;
+}
+
+static struct ph_event ev(__u8 type, __u32 pid, __u16 sport, __u64 ts)
+{
+	struct ph_event e = {
+		.ts_ns = ts, .pid = pid, .tid = pid, .netns = NS, .family = AF_INET,
+		.type = type, .sport = sport, .dport = 8080, .start_ns = 5 * SEC,
+	};
+
+	inet_pton(AF_INET, "127.0.0.1", e.saddr);
+	inet_pton(AF_INET, "127.0.0.2", e.daddr);
+	memcpy(e.comm, "leaky", 6);
+	if (type == PH_EV_CONNECT_FAILED)
+		e.err = 99;
+	return e;
+}
+
+static const struct ph_proc_view *find_proc(struct ph_acct *a, __u32 pid)
+{
+	const struct ph_proc_view *v;
+	size_t n = ph_acct_procs(a, PH_SORT_HELD, &v);
+
+	for (size_t i = 0; i < n; i++)
+		if (v[i].meta->key.pid == pid)
+			return &v[i];
+	return NULL;
+}
+
+UNIT_TEST(account_connect_close_failed)
+{
+	struct ph_acct *a = new_acct();
+	const struct ph_dest_view *d;
+	const struct ph_proc_view *p;
+	struct ph_event e;
+
+	for (int i = 0; i < 63; i++) {
+		e = ev(PH_EV_CONNECT, 100, 41000 + i, SEC + i);
+		ph_acct_event(a, &e);
+	}
+	e = ev(PH_EV_CONNECT, 200, 41063, SEC + 100);
+	ph_acct_event(a, &e);
+	for (int i = 0; i < 3; i++) {
+		e = ev(PH_EV_CONNECT_FAILED, 100, 0, 2 * SEC + i);
+		ph_acct_event(a, &e);
+	}
+	ph_acct_tick(a, 3 * SEC);
+	p = find_proc(a, 100);
+	CHECK(p != NULL);
+	CHECK_EQ_INT(p->ports_held, 63);
+	CHECK_EQ_INT(p->failed, 3);
+	CHECK_EQ_INT(p->opened, 63);
+	CHECK_EQ_INT(find_proc(a, 200)->ports_held, 1);
+	CHECK_EQ_INT(ph_acct_dests(a, &d), 1);
+	CHECK_EQ_INT(d[0].in_use, 64);
+	CHECK_EQ_INT(d[0].capacity, 64);
+	CHECK_EQ_INT(d[0].failed, 3);
+	CHECK(d[0].headroom_pct == 0);
+	CHECK(d[0].eta_s == 0);
+
+	/* close: one plain, one into TIME_WAIT */
+	e = ev(PH_EV_CLOSE, 100, 41000, 4 * SEC);
+	ph_acct_event(a, &e);
+	e = ev(PH_EV_CLOSE, 100, 41001, 4 * SEC);
+	e.flags = PH_F_TIME_WAIT;
+	ph_acct_event(a, &e);
+	ph_acct_tick(a, 5 * SEC);
+	p = find_proc(a, 100);
+	CHECK_EQ_INT(p->ports_held, 61);
+	CHECK_EQ_INT(p->time_wait, 1);
+	CHECK_EQ_INT(p->closed, 2);
+	ph_acct_dests(a, &d);
+	CHECK_EQ_INT(d[0].in_use, 63);
+	CHECK_EQ_INT(d[0].time_wait, 1);
+	ph_acct_free(a);
+}
+
+UNIT_TEST(account_pid_reuse_is_not_merged)
+{
+	struct ph_acct *a = new_acct();
+	struct ph_event e1 = ev(PH_EV_CONNECT, 300, 41000, SEC);
+	struct ph_event e2 = ev(PH_EV_CONNECT, 300, 41001, SEC);
+	const struct ph_proc_view *v;
+
+	e2.start_ns = 9 * SEC;	/* same pid, later start: another process */
+	ph_acct_event(a, &e1);
+	ph_acct_event(a, &e2);
+	ph_acct_tick(a, 2 * SEC);
+	CHECK_EQ_INT(ph_acct_procs(a, PH_SORT_HELD, &v), 2);
+	CHECK_EQ_INT(v[0].ports_held, 1);
+	CHECK_EQ_INT(v[1].ports_held, 1);
+	ph_acct_free(a);
+}
+
+UNIT_TEST(account_walk_reconciles_lost_close)
+{
+	struct ph_acct *a = new_acct();
+	struct ph_event e = ev(PH_EV_CONNECT, 100, 41005, 1);
+	struct ph_sock_rec r = {
+		.netns = NS, .family = AF_INET, .state = 1, .sport = 41006, .dport = 8080,
+		.owner_pid = 100, .owner_start_ns = 5 * SEC,
+	};
+	const struct ph_proc_view *p;
+
+	inet_pton(AF_INET, "127.0.0.1", r.saddr);
+	inet_pton(AF_INET, "127.0.0.2", r.daddr);
+	ph_acct_event(a, &e);
+	/* the walk sees 41006 only: 41005's close event was lost */
+	ph_acct_walk_begin(a);
+	ph_acct_walk_netns(a, NS);
+	ph_acct_walk_sock(a, &r);
+	ph_acct_walk_end(a);
+	ph_acct_tick(a, mono_ns());
+	p = find_proc(a, 100);
+	CHECK(p != NULL);
+	CHECK_EQ_INT(p->ports_held, 1);
+	ph_acct_free(a);
+}
+
+UNIT_TEST(account_capacity_reserved_and_busy)
+{
+	struct ph_acct *a = new_acct();
+	struct ph_netns_info ni = {
+		.inode = NS, .range_lo = 41000, .range_hi = 41063,
+		.reserved_in_range = 5, .tw_reuse = 0,
+	};
+	struct ph_sock_rec lis = { .netns = NS, .family = AF_INET, .state = PH_ST_LISTEN,
+				   .sport = 41020 };
+	struct ph_event e = ev(PH_EV_CONNECT, 100, 41000, 1);
+	const struct ph_dest_view *d;
+
+	ph_acct_netns(a, &ni);
+	ph_acct_event(a, &e);
+	ph_acct_walk_begin(a);
+	ph_acct_walk_netns(a, NS);
+	ph_acct_walk_sock(a, &lis);
+	ph_acct_walk_end(a);
+	ph_acct_tick(a, mono_ns());
+	CHECK_EQ_INT(ph_acct_dests(a, &d), 1);
+	CHECK_EQ_INT(d[0].capacity, 64 - 5 - 1);
+	ph_acct_free(a);
+}
+
+UNIT_TEST(account_eta_from_steady_growth)
+{
+	struct ph_acct *a = new_acct();
+	const struct ph_dest_view *d;
+
+	/* 10 new connections per second, sampled every second */
+	for (int s = 0; s < 5; s++) {
+		for (int i = 0; i < 10; i++) {
+			struct ph_event e = ev(PH_EV_CONNECT, 100, 41000 + s * 10 + i,
+					       s * SEC + i * (SEC / 10));
+
+			ph_acct_event(a, &e);
+		}
+		ph_acct_tick(a, (s + 1) * SEC);
+	}
+	ph_acct_dests(a, &d);
+	CHECK_EQ_INT(d[0].in_use, 50);
+	/* 14 ports left at 10/s */
+	CHECK(fabs(d[0].eta_s - 1.4) < 0.01);
+	ph_acct_free(a);
+}
+
+UNIT_TEST(reserved_ports_parsing)
+{
+	CHECK_EQ_INT(ph_reserved_in_range("", 41000, 41063), 0);
+	CHECK_EQ_INT(ph_reserved_in_range("41010-41014,50000", 41000, 41063), 5);
+	CHECK_EQ_INT(ph_reserved_in_range("40990-41001", 41000, 41063), 2);
+	CHECK_EQ_INT(ph_reserved_in_range("41063,41064", 41000, 41063), 1);
+	CHECK_EQ_INT(ph_reserved_in_range("garbage", 41000, 41063), 0);
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Socket walks without BPF iterators: NETLINK_SOCK_DIAG for the sockets of a
+ * network namespace, /proc/PID/fd for who owns them. Both produce the same
+ * records as the iter/tcp and iter/task_file programs.
+ */
+#ifndef PH_DIAG_H
+#define PH_DIAG_H
+
+#include "probe.h"
+
+/*
+ * Dump every TCP socket (IPv4 and IPv6, all states, and bound-only sockets on
+ * kernels >= 6.8) of the calling thread's network namespace. Request sockets
+ * are skipped, as iter/tcp does. owner_pid/owner_start_ns are always 0.
+ * Stops at the first non-zero return of fn and returns it; otherwise returns
+ * the number of sockets, or -errno.
+ */
+int ph_diag_walk_tcp(ph_sock_fn fn, void *ctx);
+
+/*
+ * One record per TCP socket fd of each process (only_pid alone if non-zero),
+ * found through /proc/PID/fd. Each network namespace that owns such a socket
+ * is dumped once with ph_diag_walk_tcp (setns on the calling thread, which
+ * comes back to its own namespace). Processes that exit mid-walk are skipped.
+ * Return value as ph_diag_walk_tcp.
+ */
+int ph_diag_walk_fds(ph_fd_fn fn, void *ctx, __u32 only_pid);
+
+#endif

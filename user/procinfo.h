@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Process metadata from /proc: command line, comm, uid, cgroup, start time. */
+#ifndef PH_PROCINFO_H
+#define PH_PROCINFO_H
+
+#include <stddef.h>
+
+#include "account.h"
+
+#define PH_CMDLINE_MAX	4096
+
+/*
+ * Fill m from /proc/PID. If start_ticks is non-zero and the process now at PID
+ * started at another time, the PID was reused: -ESRCH and m is left alone.
+ * Returns 0 or -errno; on success the caller frees m with ph_proc_meta_free.
+ */
+int ph_procinfo_read(__u32 pid, __u64 start_ticks, struct ph_proc_meta *m);
+void ph_proc_meta_free(struct ph_proc_meta *m);
+
+/* Start time in clock ticks since boot (/proc/PID/stat field 22), 0 if gone. */
+__u64 ph_proc_start_ticks(__u32 pid);
+/* The process exists, has not exited (zombies have) and started at start_ticks (0: any). */
+bool ph_proc_alive(__u32 pid, __u64 start_ticks);
+
+/*
+ * Container id in a cgroup path (docker, containerd/CRI, podman, cri-o):
+ * writes its first 12 hex digits to buf (len >= 13) and returns buf, or NULL.
+ */
+const char *ph_container_id(const char *cgroup_path, char *buf, size_t len);
+
+/*
+ * cgroup v2 id (inode number of the cgroup directory) -> path as in
+ * /proc/PID/cgroup ("/system.slice/foo.service"). Returns 0 or -errno.
+ */
+int ph_cgroup_path(__u64 cgroup_id, char *buf, size_t len);
+/* cgroup v2 path -> id, 0 if unknown. */
+__u64 ph_cgroup_id(const char *cgroup_path);
+
+/*
+ * The same facts from an open /proc/PID directory (dirfd), so that all reads
+ * are about one process even if the PID is reused meanwhile. Return 0 or -errno.
+ */
+int ph_proc_stat_at(int dirfd, __u64 *start_ticks, char *state);
+int ph_proc_uid_at(int dirfd, __u32 *uid);
+int ph_proc_comm_at(int dirfd, char comm[PH_COMM_LEN]);
+/* The "0::" line of /proc/PID/cgroup; malloc'ed, NULL if none. */
+char *ph_proc_cgroup_at(int dirfd);
+
+#endif

@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Output formats of a report summary: text, JSON, and a self-contained HTML page. */
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "event.h"
+#include "json.h"
+#include "output.h"
+#include "replay.h"
+
+#define TOP_ROWS	10
+
+static void fmt_time(double t, char *buf, size_t len)
+{
+	time_t secs = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(buf + strlen(buf), len - strlen(buf), ".%03dZ", (int)((t - secs) * 1000));
+}
+
+void ph_summary_text(FILE *f, const struct ph_summary *s)
+{
+	const struct ph_first_failure *ff = &s->first_failure;
+	char a[40], b[40], d[128];
+
+	fmt_time(s->first_t, a, sizeof(a));
+	fmt_time(s->last_t, b, sizeof(b));
+	fprintf(f, "host %s, kernel %s, porthog %s, attach %s\n", s->hostname, s->kernel,
+		s->version, s->attach);
+	fprintf(f, "span %s .. %s (%.1f s), %llu events, lost_events %llu\n", a, b,
+		s->last_t - s->first_t, (unsigned long long)s->events,
+		(unsigned long long)s->lost_events);
+	if (s->trigger[0])
+		fprintf(f, "trigger: %s\n", s->trigger);
+
+	fprintf(f, "\nOFFENDERS (by peak ports held)\n%-7s %-16s %9s %7s %8s %7s  %s\n", "PID",
+		"COMM", "PEAK_HELD", "PEAK_TW", "OPENED", "FAILED", "CMDLINE");
+	for (size_t i = 0; i < s->noffenders && i < TOP_ROWS; i++) {
+		const struct ph_offender *o = &s->offenders[i];
+
+		fprintf(f, "%-7u %-16s %9u %7u %8llu %7llu  %.70s\n", o->meta.key.pid,
+			o->meta.comm, o->peak_held, o->peak_time_wait,
+			(unsigned long long)o->opened, (unsigned long long)o->failed,
+			o->meta.cmdline ? o->meta.cmdline : "");
+	}
+	fprintf(f, "\nDESTINATIONS\n%-52s %9s %8s %-24s %8s\n", "DESTINATION", "PEAK_USE",
+		"CAPACITY", "AT", "FAILED");
+	for (size_t i = 0; i < s->ndests && i < TOP_ROWS; i++) {
+		const struct ph_dest_summary *ds = &s->dests[i];
+
+		ph_dest_fmt(&ds->key, d, sizeof(d));
+		fmt_time(ds->peak_t, a, sizeof(a));
+		fprintf(f, "%-52s %9u %8u %-24s %8llu\n", d, ds->peak_in_use, ds->capacity, a,
+			(unsigned long long)ds->failed);
+	}
+	if (!ff->seen) {
+		fprintf(f, "\nno connect() failed with EADDRNOTAVAIL\n");
+		return;
+	}
+	fmt_time(ff->t, a, sizeof(a));
+	ph_dest_fmt(&ff->dest, d, sizeof(d));
+	fprintf(f, "\nFIRST FAILURE at %s: pid %u (%s) -> %s, in_use %u of %u\n", a, ff->pid,
+		ff->comm, d, ff->in_use, ff->capacity);
+	for (size_t i = 0; i < ff->nholders; i++)
+		fprintf(f, "  pid %-7u %-16s held %u\n", ff->holders[i].pid, ff->holders[i].comm,
+			ff->holders[i].held);
+}
+
+static void json_dest_key(FILE *f, const struct ph_dest_key *k)
+{
+	char s[PH_ADDR_STRLEN], d[PH_ADDR_STRLEN];
+
+	ph_addr_fmt(k->family, k->saddr, s, sizeof(s));
+	ph_addr_fmt(k->family, k->daddr, d, sizeof(d));
+	fprintf(f, "\"netns\":%u,\"family\":\"%s\",\"saddr\":\"%s\",\"daddr\":\"%s\",\"dport\":%u",
+		k->netns, ph_family_name(k->family), s, d, k->dport);
+}
+
+void ph_summary_json(FILE *f, const struct ph_summary *s)
+{
+	const struct ph_first_failure *ff = &s->first_failure;
+
+	fputs("{\"host\":", f);
+	json_str(f, s->hostname);
+	fputs(",\"kernel\":", f);
+	json_str(f, s->kernel);
+	fputs(",\"version\":", f);
+	json_str(f, s->version);
+	fputs(",\"attach_mode\":", f);
+	json_str(f, s->attach);
+	fprintf(f, ",\"start\":%.6f,\"first_event\":%.6f,\"last_event\":%.6f,\"events\":%llu,"
+		"\"lost_events\":%llu,\"trigger\":", s->start_t, s->first_t, s->last_t,
+		(unsigned long long)s->events, (unsigned long long)s->lost_events);
+	if (s->trigger[0])
+		json_str(f, s->trigger);
+	else
+		fputs("null", f);
+	fputs(",\"offenders\":[", f);
+	for (size_t i = 0; i < s->noffenders; i++) {
+		const struct ph_offender *o = &s->offenders[i];
+
+		fprintf(f, "%s{\"pid\":%u,\"start_ticks\":%llu,\"comm\":", i ? "," : "",
+			o->meta.key.pid, (unsigned long long)o->meta.key.start);
+		json_str(f, o->meta.comm);
+		fputs(",\"cmdline\":", f);
+		json_str(f, o->meta.cmdline ? o->meta.cmdline : "");
+		fputs(",\"cgroup\":", f);
+		json_str(f, o->meta.cgroup ? o->meta.cgroup : "");
+		fprintf(f, ",\"uid\":%u,\"peak_ports_held\":%u,\"peak_time_wait\":%u,\"peak_at\":%.6f,"
+			"\"opened\":%llu,\"failed\":%llu}", o->meta.uid, o->peak_held,
+			o->peak_time_wait, o->peak_t, (unsigned long long)o->opened,
+			(unsigned long long)o->failed);
+	}
+	fputs("],\"destinations\":[", f);
+	for (size_t i = 0; i < s->ndests; i++) {
+		const struct ph_dest_summary *d = &s->dests[i];
+
+		fputs(i ? ",{" : "{", f);
+		json_dest_key(f, &d->key);
+		fprintf(f, ",\"peak_in_use\":%u,\"capacity\":%u,\"peak_at\":%.6f,\"failed\":%llu}",
+			d->peak_in_use, d->capacity, d->peak_t, (unsigned long long)d->failed);
+	}
+	fputs("],\"first_failure\":", f);
+	if (!ff->seen) {
+		fputs("null}\n", f);
+		return;
+	}
+	fprintf(f, "{\"ts\":%.6f,\"pid\":%u,\"comm\":", ff->t, ff->pid);
+	json_str(f, ff->comm);
+	fputs(",", f);
+	json_dest_key(f, &ff->dest);
+	fprintf(f, ",\"in_use\":%u,\"capacity\":%u,\"holders\":[", ff->in_use, ff->capacity);
+	for (size_t i = 0; i < ff->nholders; i++) {
+		fprintf(f, "%s{\"pid\":%u,\"comm\":", i ? "," : "", ff->holders[i].pid);
+		json_str(f, ff->holders[i].comm);
+		fprintf(f, ",\"held\":%u}", ff->holders[i].held);
+	}
+	fputs("]}}\n", f);
+}
+
+static void html_esc(FILE *f, const char *s)
+{
+	for (; s && *s; s++) {
+		switch (*s) {
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		case '\'':
+			fputs("&#39;", f);
+			break;
+		default:
+			if ((unsigned char)*s < 0x20)
+				fputc(' ', f);
+			else
+				fputc(*s, f);
+		}
+	}
+}
+
+static const char *const palette[] = {
+	"#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
+};
+
+struct chart {
+	double t0, t1;
+	double ymax;
+	int x0, y0, w, h;	/* plot area */
+};
+
+static double cx(const struct chart *c, double t)
+{
+	return c->x0 + (c->t1 > c->t0 ? (t - c->t0) / (c->t1 - c->t0) : 0) * c->w;
+}
+
+static double cy(const struct chart *c, double v)
+{
+	return c->y0 + c->h - (c->ymax > 0 ? v / c->ymax : 0) * c->h;
+}
+
+/* A step line: the value holds until the next point. */
+static void svg_steps(FILE *f, const struct chart *c, const struct ph_series_pt *pts, size_t n,
+		      const char *color, const char *dash, const char *cls)
+{
+	if (!n)
+		return;
+	fprintf(f, "<polyline class=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s%s%s points=\"",
+		cls, color, dash ? " stroke-dasharray=\"" : "", dash ? dash : "", dash ? "\"" : "");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			fprintf(f, "%.1f,%.1f ", cx(c, pts[i].t), cy(c, pts[i - 1].v));
+		fprintf(f, "%.1f,%.1f ", cx(c, pts[i].t), cy(c, pts[i].v));
+	}
+	fprintf(f, "%.1f,%.1f\"/>\n", cx(c, c->t1), cy(c, pts[n - 1].v));
+}
+
+int ph_summary_html(FILE *f, const struct ph_summary *s)
+{
+	struct chart c = { .x0 = 60, .y0 = 20, .w = 860, .h = 320 };
+	size_t nproc = s->noffenders < 5 ? s->noffenders : 5;
+	size_t ndest = s->ndests < 3 ? s->ndests : 3;
+	char a[40], b[40], d[128];
+	int color = 0;
+
+	c.t0 = s->first_t;
+	c.t1 = s->last_t > s->first_t ? s->last_t : s->first_t + 1;
+	for (size_t i = 0; i < ndest; i++) {
+		if (s->dests[i].capacity > c.ymax)
+			c.ymax = s->dests[i].capacity;
+		if (s->dests[i].peak_in_use > c.ymax)
+			c.ymax = s->dests[i].peak_in_use;
+	}
+	for (size_t i = 0; i < nproc; i++)
+		for (size_t j = 0; j < s->offenders[i].nseries; j++)
+			if (s->offenders[i].series[j].v > c.ymax)
+				c.ymax = s->offenders[i].series[j].v;
+	c.ymax = c.ymax ? c.ymax * 1.1 : 1;
+	fmt_time(s->first_t, a, sizeof(a));
+	fmt_time(s->last_t, b, sizeof(b));
+
+	fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+	      "<title>porthog report</title><style>"
+	      "body{font:14px sans-serif;margin:24px;color:#222}"
+	      "table{border-collapse:collapse;margin:8px 0 20px}"
+	      "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+	      "td.l,th.l{text-align:left}th{background:#eee}"
+	      ".fail{color:#b00;font-weight:bold}code{font-size:12px}"
+	      "</style></head><body>\n<h1>porthog report</h1>\n<p>host <b>", f);
+	html_esc(f, s->hostname);
+	fputs("</b>, kernel ", f);
+	html_esc(f, s->kernel);
+	fprintf(f, ", attach %s<br>%s &ndash; %s (%.1f s), %llu events, lost events %llu</p>\n",
+		s->attach, a, b, s->last_t - s->first_t, (unsigned long long)s->events,
+		(unsigned long long)s->lost_events);
+
+	/* the chart */
+	fprintf(f, "<h2>Ports held over time</h2>\n<svg id=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
+		"width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"ports held over time\">\n",
+		c.x0 + c.w + 220, c.y0 + c.h + 40);
+	fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#fafafa\" stroke=\"#999\"/>\n",
+		c.x0, c.y0, c.w, c.h);
+	for (int k = 0; k <= 4; k++) {
+		double v = c.ymax / 1.1 * k / 4;
+
+		fprintf(f, "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%.0f</text>\n",
+			c.x0 - 4, cy(&c, v) + 4, v);
+	}
+	fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"11\">0 s</text>"
+		"<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">%.1f s</text>\n",
+		c.x0, c.y0 + c.h + 16, c.x0 + c.w, c.y0 + c.h + 16, c.t1 - c.t0);
+	for (size_t i = 0; i < ndest; i++) {
+		const struct ph_dest_summary *ds = &s->dests[i];
+		const char *col = palette[(color++) % ARRAY_SIZE(palette)];
+
+		fprintf(f, "<line class=\"capacity\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" "
+			"stroke=\"%s\" stroke-dasharray=\"2,3\"/>\n", c.x0, c.x0 + c.w,
+			cy(&c, ds->capacity), cy(&c, ds->capacity), col);
+		svg_steps(f, &c, ds->series, ds->nseries, col, "6,3", "dest");
+		for (size_t j = 0; j < ds->nfail; j++)
+			fprintf(f, "<circle class=\"failure\" cx=\"%.1f\" cy=\"%.1f\" r=\"4\" "
+				"fill=\"#b00\"><title>EADDRNOTAVAIL</title></circle>\n",
+				cx(&c, ds->fail_t[j]), cy(&c, ds->capacity));
+		ph_dest_fmt(&ds->key, d, sizeof(d));
+		fprintf(f, "<text x=\"%d\" y=\"%zu\" font-size=\"11\" fill=\"%s\">- - %s (cap %u)</text>\n",
+			c.x0 + c.w + 8, c.y0 + 12 + 16 * i, col, d, ds->capacity);
+	}
+	for (size_t i = 0; i < nproc; i++) {
+		const struct ph_offender *o = &s->offenders[i];
+		const char *col = palette[(color++) % ARRAY_SIZE(palette)];
+
+		svg_steps(f, &c, o->series, o->nseries, col, NULL, "proc");
+		fprintf(f, "<text class=\"legend\" x=\"%d\" y=\"%zu\" font-size=\"11\" fill=\"%s\">"
+			"&#8212; pid %u ", c.x0 + c.w + 8, c.y0 + 12 + 16 * (ndest + i), col,
+			o->meta.key.pid);
+		html_esc(f, o->meta.comm);
+		fputs("</text>\n", f);
+	}
+	fputs("</svg>\n", f);
+
+	fputs("<h2>Offenders</h2>\n<table id=\"offenders\"><tr><th>pid</th><th class=l>comm</th>"
+	      "<th>peak held</th><th>peak TIME_WAIT</th><th>opened</th><th>failed</th>"
+	      "<th class=l>cmdline</th></tr>\n", f);
+	for (size_t i = 0; i < s->noffenders && i < TOP_ROWS; i++) {
+		const struct ph_offender *o = &s->offenders[i];
+
+		fprintf(f, "<tr><td>%u</td><td class=l>", o->meta.key.pid);
+		html_esc(f, o->meta.comm);
+		fprintf(f, "</td><td>%u</td><td>%u</td><td>%llu</td><td%s>%llu</td><td class=l><code>",
+			o->peak_held, o->peak_time_wait, (unsigned long long)o->opened,
+			o->failed ? " class=fail" : "", (unsigned long long)o->failed);
+		html_esc(f, o->meta.cmdline);
+		fputs("</code></td></tr>\n", f);
+	}
+	fputs("</table>\n<h2>Destinations</h2>\n<table id=\"destinations\"><tr><th class=l>destination</th>"
+	      "<th>peak in use</th><th>capacity</th><th class=l>peak at</th><th>EADDRNOTAVAIL</th></tr>\n", f);
+	for (size_t i = 0; i < s->ndests && i < TOP_ROWS; i++) {
+		const struct ph_dest_summary *ds = &s->dests[i];
+
+		ph_dest_fmt(&ds->key, d, sizeof(d));
+		fmt_time(ds->peak_t, a, sizeof(a));
+		fprintf(f, "<tr><td class=l>%s</td><td>%u</td><td>%u</td><td class=l>%s</td>"
+			"<td%s>%llu</td></tr>\n", d, ds->peak_in_use, ds->capacity, a,
+			ds->failed ? " class=fail" : "", (unsigned long long)ds->failed);
+	}
+	fputs("</table>\n<h2>First failure</h2>\n", f);
+	if (!s->first_failure.seen) {
+		fputs("<p>No connect() failed with EADDRNOTAVAIL.</p>\n", f);
+	} else {
+		const struct ph_first_failure *ff = &s->first_failure;
+
+		fmt_time(ff->t, a, sizeof(a));
+		ph_dest_fmt(&ff->dest, d, sizeof(d));
+		fprintf(f, "<p id=\"first-failure\" class=fail>%s: pid %u (", a, ff->pid);
+		html_esc(f, ff->comm);
+		fprintf(f, ") &rarr; %s, in use %u of %u</p>\n<table><tr><th>pid</th>"
+			"<th class=l>comm</th><th>held</th></tr>\n", d, ff->in_use, ff->capacity);
+		for (size_t i = 0; i < ff->nholders; i++) {
+			fprintf(f, "<tr><td>%u</td><td class=l>", ff->holders[i].pid);
+			html_esc(f, ff->holders[i].comm);
+			fprintf(f, "</td><td>%u</td></tr>\n", ff->holders[i].held);
+		}
+		fputs("</table>\n", f);
+	}
+	fputs("</body></html>\n", f);
+	return ferror(f) ? -1 : 0;
+}
