@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,6 +70,7 @@ static struct sockaddr_storage dst;
 static socklen_t dst_len;
 static atomic_bool stop_flag;
 static atomic_long held;
+static uint64_t deadline_ns;
 static int listen_fd = -1;
 
 static void usage(FILE *f)
@@ -228,6 +230,22 @@ static bool held_reserve(void)
 	return false;
 }
 
+/* Bound a blocking connect() by the end of the run. */
+static int set_connect_timeout(int fd, uint64_t now)
+{
+	struct timeval tv;
+	uint64_t rem;
+
+	if (now >= deadline_ns)
+		return -1;
+	rem = deadline_ns - now;
+	if (rem < 1000000)
+		rem = 1000000;
+	tv.tv_sec = (time_t)(rem / 1000000000ULL);
+	tv.tv_usec = (suseconds_t)(rem % 1000000000ULL / 1000);
+	return setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
 static void *client_thread(void *arg)
 {
 	struct worker *w = arg;
@@ -248,10 +266,18 @@ static void *client_thread(void *arg)
 			continue;
 		}
 		t0 = now_ns();
+		if (set_connect_timeout(fd, t0) < 0) {
+			if (opt.mode == MODE_HELD)
+				atomic_fetch_sub(&held, 1);
+			close(fd);
+			break;
+		}
+		t0 = now_ns();
 		r = connect(fd, (struct sockaddr *)&dst, dst_len);
 		err = errno;
 		dt = now_ns() - t0;
 		if (r < 0) {
+			/* EINPROGRESS here: SO_SNDTIMEO hit the deadline */
 			w->failures++;
 			if (err == EADDRNOTAVAIL)
 				w->eaddrnotavail++;
@@ -268,10 +294,8 @@ static void *client_thread(void *arg)
 			close(fd);
 		else if (opt.mode == MODE_RST)
 			close_rst(fd);
-		/* held: keep fd open until exit */
+		/* held: fd stays open until the process exits */
 	}
-	while (!atomic_load(&stop_flag))
-		usleep(10000);
 	return NULL;
 }
 
@@ -369,6 +393,7 @@ static int run_client(struct worker *ws, sigset_t *set)
 	unsigned int b;
 
 	t_start = now_ns();
+	deadline_ns = t_start + (uint64_t)(opt.duration * 1e9);
 	start_threads(ws, client_thread);
 	wait_signal(set, opt.duration);
 	atomic_store(&stop_flag, true);

@@ -19,11 +19,13 @@
 int ph_diag_walk_tcp(ph_sock_fn fn, void *ctx);
 
 /*
- * One record per TCP socket fd of each process (only_pid alone if non-zero),
- * found through /proc/PID/fd. Each network namespace that owns such a socket
- * is dumped once with ph_diag_walk_tcp (setns on the calling thread, which
- * comes back to its own namespace). Processes that exit mid-walk are skipped.
- * Return value as ph_diag_walk_tcp.
+ * One record per TCP socket fd of each process (only the process only_pid if
+ * non-zero; a thread id matches nothing, as in iter/task_file), found through
+ * /proc/PID/fd. Each network namespace holding such a process is dumped once
+ * with sock_diag (setns on the calling thread, which comes back to its own
+ * namespace); big fd tables are resolved by a few short-lived threads, fn is
+ * called from the calling thread only. Processes that exit mid-walk are
+ * skipped. Return value as ph_diag_walk_tcp.
  */
 int ph_diag_walk_fds(ph_fd_fn fn, void *ctx, __u32 only_pid);
 

@@ -94,26 +94,32 @@ int ph_proc_stat_at(int dirfd, __u64 *start_ticks, char *state)
 	return 0;
 }
 
-int ph_proc_uid_at(int dirfd, __u32 *uid)
+int ph_proc_status_at(int dirfd, const char *key, __u32 *out)
 {
-	char buf[4096], *p, *end;
+	char buf[4096], want[32], *p, *end;
 	unsigned long v;
 	ssize_t n;
 
-	/* Uid: is near the top; a truncated read still has it */
+	/* the fields we want are near the top; a truncated read still has them */
 	n = read_at(dirfd, "status", buf, sizeof(buf));
 	if (n < 0)
 		return n == -ENOENT ? -ESRCH : n;
-	p = strstr(buf, "\nUid:");
+	snprintf(want, sizeof(want), "\n%s:", key);
+	p = strstr(buf, want);
 	if (!p)
-		return -EINVAL;
-	p += 5;
+		return -ENOENT;
+	p += strlen(want);
 	errno = 0;
 	v = strtoul(p, &end, 10);
 	if (errno || end == p || v > UINT32_MAX)
 		return -EINVAL;
-	*uid = v;
+	*out = v;
 	return 0;
+}
+
+int ph_proc_uid_at(int dirfd, __u32 *uid)
+{
+	return ph_proc_status_at(dirfd, "Uid", uid);
 }
 
 int ph_proc_comm_at(int dirfd, char comm[PH_COMM_LEN])

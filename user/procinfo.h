@@ -41,7 +41,9 @@ __u64 ph_cgroup_id(const char *cgroup_path);
  * are about one process even if the PID is reused meanwhile. Return 0 or -errno.
  */
 int ph_proc_stat_at(int dirfd, __u64 *start_ticks, char *state);
-int ph_proc_uid_at(int dirfd, __u32 *uid);
+int ph_proc_uid_at(int dirfd, __u32 *uid);	/* real uid */
+/* A numeric field of /proc/PID/status ("Tgid", "FDSize"; the first number of "Uid"). */
+int ph_proc_status_at(int dirfd, const char *key, __u32 *out);
 int ph_proc_comm_at(int dirfd, char comm[PH_COMM_LEN]);
 /* The "0::" line of /proc/PID/cgroup; malloc'ed, NULL if none. */
 char *ph_proc_cgroup_at(int dirfd);

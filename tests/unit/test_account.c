@@ -151,14 +151,20 @@ UNIT_TEST(account_capacity_reserved_and_busy)
 	};
 	struct ph_sock_rec lis = { .netns = NS, .family = AF_INET, .state = PH_ST_LISTEN,
 				   .sport = 41020 };
+	struct ph_sock_rec est = { .netns = NS, .family = AF_INET, .state = PH_ST_ESTABLISHED,
+				   .sport = 41000, .dport = 8080 };
 	struct ph_event e = ev(PH_EV_CONNECT, 100, 41000, 1);
 	const struct ph_dest_view *d;
 
+	inet_pton(AF_INET, "127.0.0.1", est.saddr);
+	inet_pton(AF_INET, "127.0.0.2", est.daddr);
 	ph_acct_netns(a, &ni);
 	ph_acct_event(a, &e);
+	/* the walk sees the connected socket and a listener inside the range */
 	ph_acct_walk_begin(a);
 	ph_acct_walk_netns(a, NS);
 	ph_acct_walk_sock(a, &lis);
+	ph_acct_walk_sock(a, &est);
 	ph_acct_walk_end(a);
 	ph_acct_tick(a, mono_ns());
 	CHECK_EQ_INT(ph_acct_dests(a, &d), 1);

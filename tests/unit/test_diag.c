@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sched.h>
@@ -461,6 +462,54 @@ UNIT_TEST(diag_walk_fds_self)
 	close(l4);
 }
 
+struct tid_sync {
+	int tid_pipe[2];	/* the thread sends its id */
+	int go_pipe[2];		/* then waits for a byte here */
+};
+
+static void *blocked_thread(void *arg)
+{
+	struct tid_sync *t = arg;
+	pid_t tid = gettid();
+	char c;
+
+	if (write(t->tid_pipe[1], &tid, sizeof(tid)) != sizeof(tid))
+		return NULL;
+	if (read(t->go_pipe[0], &c, 1) < 0)
+		return NULL;
+	return NULL;
+}
+
+/* only_pid is a process, as in iter/task_file: a thread id matches nothing. */
+UNIT_TEST(diag_walk_fds_thread_id)
+{
+	struct tid_sync t;
+	struct fds f = {};
+	int lfd, cfd, afd;
+	pid_t tid = 0;
+	pthread_t th;
+
+	CHECK_EQ_INT(tcp_pair(AF_INET, &lfd, &cfd, &afd), 0);
+	CHECK_EQ_INT(pipe(t.tid_pipe), 0);
+	CHECK_EQ_INT(pipe(t.go_pipe), 0);
+	CHECK_EQ_INT(pthread_create(&th, NULL, blocked_thread, &t), 0);
+	CHECK_EQ_INT(read(t.tid_pipe[0], &tid, sizeof(tid)), sizeof(tid));
+	CHECK(tid > 0 && tid != getpid());
+	CHECK_EQ_INT(ph_diag_walk_fds(add_fd, &f, tid), 0);
+	CHECK_EQ_INT(f.n, 0);
+	CHECK(ph_diag_walk_fds(add_fd, &f, getpid()) >= 3);
+	CHECK_EQ_INT(write(t.go_pipe[1], "x", 1), 1);
+	pthread_join(th, NULL);
+	close(t.tid_pipe[0]);
+	close(t.tid_pipe[1]);
+	close(t.go_pipe[0]);
+	close(t.go_pipe[1]);
+	free(f.r);
+	close(afd);
+	close(cfd);
+	close(lfd);
+}
+
 /* What a child in its own netns opened, shared with the parent. */
 struct ns_share {
 	int status;		/* 1: ready, < 0: -errno */
@@ -566,7 +615,7 @@ UNIT_TEST(diag_walk_fds_other_netns)
 	struct socks s = {};
 	struct fds f = {};
 	size_t shlen;
-	int p[2], nconn = 1100;	/* > 2048 fds: the threaded path */
+	int p[2], nconn = 1600;	/* > 3200 fds: threads, dense fd table probing */
 	pid_t pid;
 	char c;
 
@@ -625,4 +674,149 @@ out:
 		waitpid(pid, NULL, 0);
 	}
 	munmap(sh, shlen);
+}
+
+static __u16 csum16(const void *data, size_t len, __u32 sum)
+{
+	const __u8 *p = data;
+
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += p[i] << 8 | p[i + 1];
+	if (len & 1)
+		sum += p[len - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return ~sum & 0xffff;
+}
+
+/* A bare SYN from 10.9.9.9:40000 to 127.0.0.1:port, through a raw socket. */
+static int send_syn(__u16 port)
+{
+	struct {
+		__u8 vihl, tos;
+		__u16 len, id, frag;
+		__u8 ttl, proto;
+		__u16 csum;
+		__u32 src, dst;
+		__u16 sport, dport;
+		__u32 seq, ack;
+		__u8 doff, flags;
+		__u16 win, tcsum, urg;
+	} __attribute__((packed)) pkt = {
+		.vihl = 0x45, .len = htons(40), .id = htons(1), .ttl = 64, .proto = IPPROTO_TCP,
+		.src = htonl(0x0a090909), .dst = htonl(INADDR_LOOPBACK),
+		.sport = htons(40000), .dport = htons(port), .seq = htonl(1000),
+		.doff = 5 << 4, .flags = 0x02, .win = htons(65535),
+	};
+	struct {
+		__u32 src, dst;
+		__u8 zero, proto;
+		__u16 len;
+	} __attribute__((packed)) ph = { pkt.src, pkt.dst, 0, IPPROTO_TCP, htons(20) };
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	__u8 buf[32];
+	int fd, err = 0;
+
+	memcpy(buf, &ph, 12);
+	memcpy(buf + 12, &pkt.sport, 20);
+	pkt.tcsum = htons(csum16(buf, 32, 0));
+	fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (fd < 0)
+		return -errno;
+	if (sendto(fd, &pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to)) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/* /proc/net/tcp lists request sockets as state 03 */
+static bool proc_has_syn_recv(__u16 port)
+{
+	char line[256], want[16];
+	bool found = false;
+	FILE *f = fopen("/proc/net/tcp", "r");
+
+	snprintf(want, sizeof(want), ":%04X", port);
+	while (f && fgets(line, sizeof(line), f)) {
+		char local[64], st[8];
+
+		if (sscanf(line, "%*s %63s %*s %7s", local, st) == 2 && strstr(local, want) &&
+		    !strcmp(st, "03"))
+			found = true;
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/*
+ * Request sockets (SYN received, handshake not done) are not sockets of their
+ * own in iter/tcp (TCP_NEW_SYN_RECV is skipped); the diag walk skips them too.
+ * A SYN from an address routed to lo gets a SYN-ACK that goes nowhere, so the
+ * request stays.
+ */
+UNIT_TEST(diag_walk_tcp_skips_request_socks)
+{
+	struct {
+		int status;	/* 1 ran, 0 skipped, < 0 failed */
+		int n, listeners, others;
+	} res = { -1 };
+	int p[2];
+	pid_t pid;
+
+	if (geteuid() != 0)
+		return;
+	CHECK_EQ_INT(pipe(p), 0);
+	pid = fork();
+	if (pid == 0) {
+		struct socks s = {};
+		struct sockaddr_storage ss;
+		int lfd, i;
+		__u16 port;
+
+		close(p[0]);
+		res.status = -1;
+		if (unshare(CLONE_NEWNET) || lo_up())
+			goto done;
+		res.status = 0;
+		if (system("ip route add 10.9.9.0/24 dev lo >/dev/null 2>&1"))
+			goto done;	/* no iproute2 */
+		res.status = -2;
+		lfd = socket(AF_INET, SOCK_STREAM, 0);
+		if (bind(lfd, (struct sockaddr *)&ss, loopback(AF_INET, &ss, 0)) || listen(lfd, 8))
+			goto done;
+		port = local_port(lfd);
+		res.status = -3;
+		if (send_syn(port))
+			goto done;
+		for (i = 0; i < 100 && !proc_has_syn_recv(port); i++)
+			sleep_ms(10);
+		res.status = -4;
+		if (!proc_has_syn_recv(port))
+			goto done;
+		res.n = ph_diag_walk_tcp(add_sock, &s);
+		for (size_t j = 0; j < s.n; j++) {
+			if (s.r[j].state == ST_LISTEN && s.r[j].sport == port)
+				res.listeners++;
+			else
+				res.others++;
+		}
+		res.status = 1;
+done:
+		if (write(p[1], &res, sizeof(res)) != sizeof(res))
+			_exit(1);
+		_exit(0);
+	}
+	close(p[1]);
+	CHECK(pid > 0);
+	CHECK_EQ_INT(read(p[0], &res, sizeof(res)), sizeof(res));
+	close(p[0]);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	if (res.status == 0)
+		return;		/* cannot route 10.9.9.0/24 to lo here */
+	CHECK_EQ_INT(res.status, 1);
+	CHECK_EQ_INT(res.n, 1);
+	CHECK_EQ_INT(res.listeners, 1);
+	CHECK_EQ_INT(res.others, 0);
 }

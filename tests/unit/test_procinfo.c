@@ -87,6 +87,8 @@ static pid_t spawn_odd_child(const char *comm, uid_t uid)
 
 static void reap(pid_t pid)
 {
+	/* the shell's sleep too: it is in the shell's process group */
+	kill(-pid, SIGKILL);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 }
@@ -142,6 +144,7 @@ UNIT_TEST(procinfo_cmdline_exact)
 
 	pid = fork();
 	if (pid == 0) {
+		setpgid(0, 0);
 		/* an empty argument, one with a space, trailing empties trimmed */
 		execl("/bin/sh", "sh", "-c", "sleep 30; :", "a", "", "x y", "", (char *)NULL);
 		_exit(127);
@@ -181,6 +184,7 @@ UNIT_TEST(procinfo_cmdline_capped)
 	arg[5999] = '\0';
 	pid = fork();
 	if (pid == 0) {
+		setpgid(0, 0);
 		execl("/bin/sh", "sh", "-c", "sleep 30; :", arg, (char *)NULL);
 		_exit(127);
 	}

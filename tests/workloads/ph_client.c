@@ -379,6 +379,8 @@ static void run_loop(const struct opts *o, struct stats *st)
 			} else {
 				st->errors++;
 				fprintf(evlog, "error %d\n", -fd);
+				if (fd == -EMFILE || fd == -ENFILE)
+					break;	/* no progress possible */
 				usleep(1000);
 			}
 			continue;

@@ -1,0 +1,633 @@
+#!/usr/bin/env python3
+"""porthog serve on the real kernel: exposition checked by promtool, scraped by a real
+Prometheus (rules from docs/alerts.yml loaded), and abused by slow and broken clients."""
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from phlib import (ROOT, Client, Netns, Porthog, Server, TestFailure, check, check_eq,
+                   porthog_run, run_tests, wait_for)
+
+ALERTS = os.path.join(ROOT, "docs", "alerts.yml")
+PROMTOOL = "promtool"
+PROMETHEUS = "prometheus"
+OM_ACCEPT = ("application/openmetrics-text;version=1.0.0,"
+             "text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+FAMILIES = ("porthog_destination_ports_in_use", "porthog_destination_time_wait",
+            "porthog_destination_capacity_ports", "porthog_destination_headroom_ratio",
+            "porthog_destination_connect_failures_total", "porthog_process_ports_held",
+            "porthog_process_connects_total", "porthog_process_connect_failures_total",
+            "porthog_netns_port_range_low", "porthog_netns_port_range_high",
+            "porthog_netns_ports_in_use", "porthog_lost_events_total", "porthog_info",
+            "porthog_tracked_sockets", "porthog_tracked_processes", "porthog_scrapes_total",
+            "porthog_last_update_timestamp_seconds")
+
+
+STARTED = []
+
+
+def kill_leftovers():
+    """A failed check leaves porthog running: kill it, and only it."""
+    while STARTED:
+        p = STARTED.pop()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+class Serve(Porthog):
+    """porthog serve on a free loopback port (--listen ADDR:0; the port is read from stderr)."""
+
+    def __init__(self, tmp, extra=(), listen="127.0.0.1:0", name="serve"):
+        super().__init__(tmp, ["serve", "--listen", listen] + list(extra), name=name)
+        STARTED.append(self.proc)
+        m = wait_for(lambda: self._ready() and re.search(
+            r"serving metrics on http://(\[[0-9a-f:]+\]|[0-9.]+):(\d+)/metrics", self.stderr()),
+            10, "the 'serving metrics on' line")
+        self.host, self.port = m.group(1), int(m.group(2))
+        self.base = f"http://{self.host}:{self.port}"
+        self.url = self.base + "/metrics"
+
+    def rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise TestFailure("no VmRSS")
+
+
+def fetch(url, accept=None, method="GET", timeout=5):
+    req = urllib.request.Request(url, method=method)
+    if accept:
+        req.add_header("Accept", accept)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.headers, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode()
+
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?')
+
+
+def parse(text):
+    """Samples of an exposition as (name, labels, value)."""
+    out = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = SAMPLE.match(line)
+        check(m, f"a sample line: {line!r}")
+        labels = {k: re.sub(r'\\(.)', lambda x: "\n" if x.group(1) == "n" else x.group(1), v)
+                  for k, v in LABEL.findall(m.group(2) or "")}
+        out.append((m.group(1), labels, float(m.group(3))))
+    return out
+
+
+def values(samples, name, **labels):
+    return [v for n, lb, v in samples
+            if n == name and all(lb.get(k) == str(x) for k, x in labels.items())]
+
+
+def one(samples, name, **labels):
+    v = values(samples, name, **labels)
+    check_eq(len(v), 1, f"series {name}{labels}")
+    return v[0]
+
+
+def leak_workload(ns, tmp):
+    """As test_trace's leak_scenario: 64-port range, a pooled client, then a leaky one."""
+    srv = Server(ns, tmp)
+    pooled = Client(ns, tmp, srv, "pooled", ["--count", "20"])
+    leaky = Client(ns, tmp, srv, "leaky", ["--fail-count", "3"])
+    p, lk = pooled.parse(), leaky.parse()
+    check_eq(len(p["ports"]), 1, "pooled client's own connect count")
+    check_eq(len(lk["ports"]), 63, "leaky client's own connect count")
+    check_eq(lk["failures"], [99, 99, 99], "leaky client's own failures")
+    return p, lk
+
+
+def scrape_until(ph, pred, what, timeout=15):
+    def get():
+        if ph.proc.poll() is not None:
+            raise TestFailure(f"porthog exited: {ph.stderr()}")
+        st, _, body = fetch(ph.url)
+        s = parse(body) if st == 200 else []
+        return s if pred(s) else None
+    return wait_for(get, timeout, what)
+
+
+# A process whose comm needs escaping: quote, backslash, newline, bytes that are not UTF-8.
+ODD_COMM = b'q"b\\c\nd\xffe\xc3'
+ODD_COMM_LABEL = 'q"b\\c\nd\ufffde\ufffd'
+ODD_HOLDER = r"""
+import ctypes, os, socket, sys, time
+ctypes.CDLL(None).prctl(15, ctypes.c_char_p(%r), 0, 0, 0)
+srv = socket.socket()
+srv.bind(("127.0.0.1", 8080))
+srv.listen()
+c = socket.create_connection(("127.0.0.1", 8080))
+open(sys.argv[1] + ".tmp", "w").write(str(os.getpid()))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(120)
+""" % ODD_COMM
+
+
+def test_promtool(tmp):
+    ns = Netns("phsrv1", 41000, 41063)
+    ns2 = Netns("phsrv4", 42000, 42063)
+    try:
+        ph = Serve(tmp, ["--interval", "0.5"])
+        check("attached with backend" in ph.stderr().split("serving metrics")[0],
+              "'serving metrics' comes after 'attached with backend'")
+        ready = os.path.join(tmp, "odd.ready")
+        ns2.popen(["python3", "-c", ODD_HOLDER, ready])
+        wait_for(lambda: os.path.exists(ready), 10, "the odd-comm process")
+        with open(ready) as f:
+            odd_pid = int(f.read())
+        p, lk = leak_workload(ns, tmp)
+        n = str(ns.inode)
+
+        def settled(s):
+            return (values(s, "porthog_process_ports_held", pid=lk["pid"]) == [63] and
+                    values(s, "porthog_destination_connect_failures_total", netns=n,
+                           dport=8080) == [3] and
+                    values(s, "porthog_process_ports_held", pid=odd_pid) == [1])
+        s = scrape_until(ph, settled, "the leaky pid with 63 ports and 3 failures")
+        check_eq(one(s, "porthog_process_ports_held", pid=odd_pid, comm=ODD_COMM_LABEL), 1,
+                 "comm label escaped, invalid UTF-8 replaced")
+
+        st, hdr, text = fetch(ph.url)
+        check_eq(st, 200, "status")
+        check_eq(hdr["Content-Type"], "text/plain; version=0.0.4; charset=utf-8", "content type")
+        r = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
+                           text=True)
+        check_eq((r.returncode, r.stdout + r.stderr), (0, ""), "promtool check metrics (lint-clean)")
+        for fam in FAMILIES:
+            check(f"\n{fam}" in text, f"family {fam} present")
+            check(f"# HELP {fam} " in text and f"# TYPE {fam} " in text, f"HELP/TYPE of {fam}")
+        s = parse(text)
+        d = dict(netns=n, saddr="127.0.0.1", daddr="127.0.0.1", dport=8080)
+        check_eq(one(s, "porthog_destination_ports_in_use", **d), 64, "destination in use")
+        check_eq(one(s, "porthog_destination_capacity_ports", **d), 64, "capacity")
+        check_eq(one(s, "porthog_destination_headroom_ratio", **d), 0, "headroom")
+        check_eq(one(s, "porthog_destination_time_wait", **d), 0, "time_wait")
+        check_eq(one(s, "porthog_destination_connect_failures_total", **d), 3, "failures")
+        check_eq(one(s, "porthog_process_ports_held", pid=lk["pid"], comm="ph_client"), 63,
+                 "leaky ports held")
+        check_eq(one(s, "porthog_process_connects_total", pid=lk["pid"]), 63, "leaky connects")
+        check_eq(one(s, "porthog_process_connect_failures_total", pid=lk["pid"]), 3,
+                 "leaky failures")
+        check_eq(one(s, "porthog_process_ports_held", pid=p["pid"]), 1, "pooled ports held")
+        check_eq(one(s, "porthog_netns_port_range_low", netns=n), 41000, "range low")
+        check_eq(one(s, "porthog_netns_port_range_high", netns=n), 41063, "range high")
+        check_eq(one(s, "porthog_netns_ports_in_use", netns=n), 64, "netns ports in use")
+        check_eq(one(s, "porthog_info", attach_mode="tracepoint", snapshot="iter"), 1, "info")
+        cg = [lb["cgroup"] for nm, lb, _ in s
+              if nm == "porthog_process_ports_held" and lb.get("pid") == str(lk["pid"])][0]
+        check(cg.startswith("/"), f"cgroup label is a cgroup path: {cg!r}")
+        check(abs(one(s, "porthog_last_update_timestamp_seconds") - time.time()) < 5,
+              "last update is recent")
+        check(one(s, "porthog_tracked_sockets") >= 64, "tracked sockets")
+        n1 = one(s, "porthog_scrapes_total")
+        n2 = one(parse(fetch(ph.url)[2]), "porthog_scrapes_total")
+        check(n2 > n1, "porthog_scrapes_total grows per scrape")
+
+        st, hdr, om = fetch(ph.url, accept=OM_ACCEPT)
+        check_eq(st, 200, "OpenMetrics status")
+        check_eq(hdr["Content-Type"],
+                 "application/openmetrics-text; version=1.0.0; charset=utf-8", "OM content type")
+        check(om.endswith("\n# EOF\n"), "OpenMetrics ends with # EOF")
+        check_eq(om.count("# EOF"), 1, "one # EOF")
+        check("# TYPE porthog_destination_connect_failures counter\n" in om,
+              "OM counter family named without _total")
+        check("# TYPE porthog info\n" in om, "porthog_info is an OM info family")
+        check("# TYPE porthog_scrapes counter\n" in om, "OM scrape counter family")
+        check_eq(one(parse(om), "porthog_destination_connect_failures_total", **d), 3,
+                 "OM failures sample")
+        for accept in ("text/plain", "*/*", "application/openmetrics-text;q=0,text/plain"):
+            check_eq(fetch(ph.url, accept=accept)[1]["Content-Type"],
+                     "text/plain; version=0.0.4; charset=utf-8", f"text format for {accept!r}")
+
+        st, hdr, body = fetch(ph.base + "/")
+        check_eq(st, 200, "/ status")
+        check(hdr["Content-Type"].startswith("text/html") and 'href="/metrics"' in body,
+              "/ is an HTML page linking to /metrics")
+        st, hdr, body = fetch(ph.url, method="HEAD")
+        check_eq((st, body), (200, ""), "HEAD /metrics")
+        check_eq(fetch(ph.base + "/nope")[0], 404, "unknown path")
+        st, hdr, _ = fetch(ph.url, method="POST")
+        check_eq(st, 405, "POST")
+        check_eq(hdr["Allow"], "GET, HEAD", "Allow header")
+        check_eq(fetch(ph.url, method="DELETE")[0], 405, "DELETE")
+        check_eq(ph.stop(signal.SIGTERM), 0, "exit code on SIGTERM")
+        check("serving metrics on http://127.0.0.1:" in ph.stderr(), "listening line")
+    finally:
+        kill_leftovers()
+        ns.delete()
+        ns2.delete()
+
+
+def test_max_series(tmp):
+    """--max-series 1: one series of its own per kind, the rest summed as "other",
+    whose counters never go backwards."""
+    ns = Netns("phsrv5", 41000, 41063)
+    try:
+        ph = Serve(tmp, ["--interval", "0.3", "--max-series", "1", "--netns", str(ns.inode)])
+        srv = Server(ns, tmp)
+        srv2 = Server(ns, tmp, port=8081, name="server2")
+        Client(ns, tmp, srv2, "pooled", ["--count", "3"])
+        Client(ns, tmp, srv2, "churn", ["--count", "5", "--close", "rst"], name="churn1")
+        leaky = Client(ns, tmp, srv, "leaky", ["--fail-count", "2"]).parse()
+        held = len(leaky["ports"])
+        check(held >= 62, f"leaky client holds most of the range: {held}")
+        other = dict(pid="other", comm="other", cgroup="other")
+        odest = dict(netns="other", saddr="other", daddr="other", dport="other")
+
+        def settled(s):
+            return (values(s, "porthog_process_ports_held", pid=leaky["pid"]) == [held] and
+                    values(s, "porthog_process_ports_held", **other) == [1] and
+                    values(s, "porthog_destination_ports_in_use", **odest) == [1])
+        s = scrape_until(ph, settled, "leaky alone, the rest as other")
+        check_eq(len(values(s, "porthog_process_ports_held")), 2, "process series")
+        check_eq(len(values(s, "porthog_destination_ports_in_use")), 2, "destination series")
+        check_eq(len(values(s, "porthog_netns_ports_in_use")), 1, "netns series")
+        check_eq(one(s, "porthog_destination_connect_failures_total", dport=8080), 2,
+                 "the failing destination has its own series")
+        check_eq(values(s, "porthog_destination_capacity_ports", **odest), [],
+                 "no capacity for other")
+        check_eq(one(s, "porthog_destination_headroom_ratio", **odest), 63 / 64,
+                 "other's headroom: that of its member, 1 of 64 ports in use")
+        before = start = one(s, "porthog_process_connects_total", **other)
+        Client(ns, tmp, srv2, "churn", ["--count", "4", "--close", "rst"], name="churn2")
+        end = time.time() + 10
+        while time.time() < end:
+            now = one(parse(fetch(ph.url)[2]), "porthog_process_connects_total", **other)
+            check(now >= before, f"other's connects never go backwards ({now} < {before})")
+            before = now
+            if now == start + 4:
+                break
+            time.sleep(0.1)
+        check_eq(before, start + 4, "other's connects grew by churn2's 4")
+        check_eq(ph.stop(), 0, "exit code")
+    finally:
+        kill_leftovers()
+        ns.delete()
+
+
+class Prometheus:
+    def __init__(self, tmp, target):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cfg = os.path.join(tmp, "prom.yml")
+        with open(cfg, "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                    f"rule_files: [{json.dumps(ALERTS)}]\n"
+                    "scrape_configs:\n  - job_name: porthog\n"
+                    f"    static_configs:\n      - targets: [{json.dumps(target)}]\n")
+        self.log = os.path.join(tmp, "prometheus.log")
+        self.proc = subprocess.Popen(
+            [PROMETHEUS, f"--config.file={cfg}", f"--storage.tsdb.path={tmp}/data",
+             f"--web.listen-address=127.0.0.1:{self.port}"],
+            stdout=subprocess.DEVNULL, stderr=open(self.log, "wb"))
+        wait_for(self._ready, 30, "prometheus to be ready")
+
+    def _ready(self):
+        if self.proc.poll() is not None:
+            with open(self.log) as f:
+                raise TestFailure(f"prometheus exited: {f.read()[-2000:]}")
+        try:
+            return fetch(self.url + "/-/ready")[0] == 200
+        except OSError:
+            return False
+
+    def api(self, path, **params):
+        q = urllib.parse.urlencode(params)
+        st, _, body = fetch(f"{self.url}/api/v1/{path}?{q}")
+        check_eq(st, 200, f"prometheus API {path}")
+        j = json.loads(body)
+        check_eq(j["status"], "success", f"prometheus API {path} status")
+        return j["data"]
+
+    def query(self, expr):
+        return [(r["metric"], r["value"][1]) for r in self.api("query", query=expr)["result"]]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_prometheus_scrapes(tmp):
+    ns = Netns("phsrv2", 41000, 41063)
+    prom = None
+    try:
+        ph = Serve(tmp, ["--interval", "0.5"])
+        prom = Prometheus(tmp, f"127.0.0.1:{ph.port}")
+        p, lk = leak_workload(ns, tmp)
+        n = ns.inode
+        want = {
+            f'porthog_process_ports_held{{pid="{lk["pid"]}"}}': "63",
+            f'porthog_process_ports_held{{pid="{p["pid"]}"}}': "1",
+            f'porthog_destination_connect_failures_total{{netns="{n}",dport="8080"}}': "3",
+            f'porthog_destination_ports_in_use{{netns="{n}",dport="8080"}}': "64",
+            f'porthog_process_connect_failures_total{{pid="{lk["pid"]}"}}': "3",
+            f'porthog_netns_ports_in_use{{netns="{n}"}}': "64",
+            'up{job="porthog"}': "1",
+        }
+
+        def all_there():
+            got = {q: [v for _, v in prom.query(q)] for q in want}
+            return got if all(got[q] == [v] for q, v in want.items()) else None
+        try:
+            wait_for(all_there, 30, "Prometheus to have scraped the leak")
+        except TestFailure:
+            raise TestFailure("Prometheus has " + json.dumps(
+                {q: prom.query(q) for q in want}))
+        tg = prom.api("targets")["activeTargets"]
+        check_eq([(t["health"], t["lastError"]) for t in tg], [("up", "")], "target health")
+        # Prometheus asks for OpenMetrics first: the info type only exists there
+        md = prom.api("targets/metadata", match_target='{job="porthog"}')
+        types = {m["metric"]: m["type"] for m in md}
+        check_eq(types.get("porthog"), "info", "porthog_info scraped as an OpenMetrics info")
+        check_eq(types.get("porthog_destination_connect_failures"), "counter", "counter type")
+
+        def alerts():
+            out = {}
+            for a in prom.api("alerts")["alerts"]:
+                if a["labels"].get("netns") == str(n):
+                    out[a["labels"]["alertname"]] = a["state"]
+            return out if out.get("PorthogConnectFailures") == "firing" and \
+                out.get("PorthogDestinationHeadroomLow") == "pending" else None
+        wait_for(alerts, 20, "PorthogConnectFailures firing, HeadroomLow pending for the netns")
+        r = subprocess.run([PROMTOOL, "check", "rules", ALERTS], capture_output=True, text=True)
+        check_eq(r.returncode, 0, f"promtool check rules: {r.stdout}{r.stderr}")
+        check("4 rules found" in r.stdout, "four alerting rules")
+        check_eq(ph.stop(), 0, "exit code")
+    finally:
+        if prom:
+            prom.stop()
+        kill_leftovers()
+        ns.delete()
+
+
+def raw_exchange(port, data, src="127.0.0.1", timeout=5, chunk=None):
+    """Send raw bytes; return the status code of the reply, or "closed"."""
+    s = socket.socket()
+    s.settimeout(timeout)
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    try:
+        try:
+            if chunk:
+                for i in range(0, len(data), chunk):
+                    s.sendall(data[i:i + chunk])
+            else:
+                s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        buf = b""
+        while b"\r\n" not in buf:
+            try:
+                d = s.recv(4096)
+            except ConnectionResetError:
+                d = b""
+            if not d:
+                break
+            buf += d
+        if not buf:
+            return "closed"
+        m = re.match(rb"HTTP/1\.[01] (\d{3})", buf)
+        check(m, f"a status line, not {buf[:80]!r}")
+        return int(m.group(1))
+    finally:
+        s.close()
+
+
+def test_robustness(tmp):
+    """Scrape storms, slowloris clients and malformed requests while connects churn.
+
+    --http-timeout 2 makes the slow clients time out fast. Scrapers come from 20 loopback
+    addresses (127.0.1.x), as from 20 hosts, and the slow clients from one (127.0.0.2):
+    the default --http-max-per-ip 16 caps what one abusive host can hold."""
+    ns = Netns("phsrv3", 41000, 41063)
+    try:
+        ph = Serve(tmp, ["--interval", "0.5", "--http-timeout", "2", "--netns", str(ns.inode)])
+        srv = Server(ns, tmp)
+        for _ in range(20):
+            check_eq(fetch(ph.url)[0], 200, "warm-up scrape")
+        rss0 = ph.rss_kib()
+        churn = Client(ns, tmp, srv, "churn", ["--rate", "200", "--count", "2000", "--close",
+                                               "rst"], wait=False)
+        errors = []
+
+        def scraper(i):
+            src = f"127.0.1.{i + 1}"
+            try:
+                for _ in range(25):
+                    c = http.client.HTTPConnection("127.0.0.1", ph.port, timeout=10,
+                                                   source_address=(src, 0))
+                    c.request("GET", "/metrics")
+                    r = c.getresponse()
+                    body = r.read().decode()
+                    c.close()
+                    if r.status != 200:
+                        errors.append(f"scraper {i}: status {r.status}")
+                        return
+                    missing = [f for f in FAMILIES if f"\n# TYPE {f} " not in body]
+                    if missing:
+                        errors.append(f"scraper {i}: missing {missing}")
+                        return
+            except Exception as e:  # any failure of a scrape fails the test
+                errors.append(f"scraper {i}: {e!r}")
+
+        lor = {}
+
+        def slowloris(i):
+            s = socket.socket()
+            s.bind(("127.0.0.2", 0))
+            s.connect(("127.0.0.1", ph.port))
+            t0 = time.time()
+            req = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"s" * 200
+            s.settimeout(0.25)
+            try:
+                for b in req:
+                    s.send(bytes([b]))
+                    try:
+                        d = s.recv(100)
+                        lor[i] = ("closed" if not d else f"data {d[:20]!r}", time.time() - t0)
+                        return
+                    except socket.timeout:
+                        pass
+                lor[i] = ("still open", time.time() - t0)
+            except OSError as e:
+                lor[i] = ("closed", time.time() - t0, e.errno)
+            finally:
+                s.close()
+
+        slow_ok = []
+
+        def normal_during_loris():
+            end = time.time() + 3
+            while time.time() < end:
+                t0 = time.time()
+                try:
+                    st = fetch(ph.url, timeout=2)[0]
+                except Exception as e:
+                    errors.append(f"scrape during slowloris: {e!r}")
+                    return
+                dt = time.time() - t0
+                if st != 200 or dt > 2:
+                    errors.append(f"scrape during slowloris: status {st} in {dt:.2f}s")
+                slow_ok.append(dt)
+                time.sleep(0.1)
+
+        threads = [threading.Thread(target=scraper, args=(i,)) for i in range(20)]
+        threads += [threading.Thread(target=slowloris, args=(i,)) for i in range(20)]
+        threads.append(threading.Thread(target=normal_during_loris))
+        for t in threads:
+            t.start()
+
+        # malformed requests meanwhile: 4xx or a closed connection, never a crash
+        port = ph.port
+        bad = {
+            "garbage": os.urandom(4096),
+            "no request line": b"\r\n\r\n\r\n",
+            "1 MiB header": b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1 << 20)
+                            + b"\r\n\r\n",
+            "1 MiB URL": b"GET /" + b"a" * (1 << 20) + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+            "POST /metrics": b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+            "GET /nope": b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET with a body": b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nxx",
+            "chunked GET": b"GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            "bad version": b"GET /metrics HTTP/9.9\r\nHost: x\r\n\r\n",
+            "HTTP/1.1 no Host": b"GET /metrics HTTP/1.1\r\n\r\n",
+            "NUL bytes": b"GET /met\x00rics HTTP/1.1\r\nHost: x\r\n\r\n",
+            "bad header line": b"GET /metrics HTTP/1.1\r\nHost x\r\n:::\r\n\r\n",
+            "CONNECT": b"CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: x\r\n\r\n",
+        }
+        want = {"POST /metrics": 405, "GET /nope": 404, "CONNECT": 405}
+        seen = {}
+        for name, data in bad.items():
+            got = seen[name] = raw_exchange(port, data, src="127.0.0.3")
+            if name in want:
+                check_eq(got, want[name], name)
+            elif name == "bad version":
+                check(got in ("closed", 400, 505), f"{name}: 400, 505 or closed, got {got}")
+            else:
+                check(got == "closed" or 400 <= got < 500, f"{name}: 4xx or closed, got {got}")
+            check(ph.proc.poll() is None, f"porthog alive after {name}")
+        check_eq(raw_exchange(port, bad["GET /nope"], src="127.0.0.3", chunk=1), 404,
+                 "a request sent byte by byte quickly is fine")
+
+        for t in threads:
+            t.join(60)
+        check(not any(t.is_alive() for t in threads), "all client threads finished")
+        check_eq(errors, [], "scrape errors")
+        check(len(slow_ok) >= 5, f"scrapes ran during the slowloris phase: {len(slow_ok)}")
+        check_eq(len(lor), 20, "slowloris results")
+        for i, r in lor.items():
+            check_eq(r[0], "closed", f"slowloris {i} is closed by the server: {r}")
+            check(r[1] < 2 + 2.5, f"slowloris {i} closed within the timeout: {r}")
+        timed_out = [r for r in lor.values() if r[1] > 1.5]
+        check(len(timed_out) >= 8, f"slow clients held until the timeout: {len(timed_out)}")
+        check(len(timed_out) <= 16, "no more than --http-max-per-ip from one address")
+
+        # no connection slot leaked: 16 at once from one address still work
+        res = []
+
+        def one_scrape():
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10,
+                                           source_address=("127.0.0.2", 0))
+            c.request("GET", "/metrics")
+            res.append(c.getresponse().status)
+            c.close()
+        ts = [threading.Thread(target=one_scrape) for _ in range(16)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(30)
+        check_eq(res, [200] * 16, "16 scrapes from the slowloris address afterwards")
+
+        churn.wait_ready(60)
+        cpid = churn.parse()["pid"]
+        check_eq(len(churn.parse()["ports"]), 2000, "churn connects")
+        s = scrape_until(ph, lambda s: values(s, "porthog_process_connects_total",
+                                              pid=cpid) == [2000],
+                         "all 2000 churn connects counted")
+        check(ph.proc.poll() is None, "porthog alive")
+        check_eq(one(s, "porthog_lost_events_total"), 0, "lost events")
+        rss1 = ph.rss_kib()
+        check(rss1 - rss0 <= 20 * 1024, f"RSS grew {rss0} -> {rss1} KiB (limit +20 MiB)")
+        check_eq(ph.stop(), 0, "exit code")
+        print(f"     RSS {rss0} -> {rss1} KiB; scrape during slowloris max "
+              f"{max(slow_ok) * 1000:.0f} ms; malformed: {seen}", flush=True)
+    finally:
+        kill_leftovers()
+        ns.delete()
+
+
+def test_bad_listen(tmp):
+    for args, why in ((["--listen", "0.0.0.0:9873"], "--allow-remote"),
+                      (["--listen", "[::]:9873"], "--allow-remote"),
+                      (["--listen", "10.1.2.3:9873"], "--allow-remote")):
+        r = porthog_run(["serve"] + args)
+        check_eq(r.returncode, 2, f"exit code of serve {args}")
+        check_eq(len(r.stderr.strip().splitlines()), 1, f"a one-line error: {r.stderr!r}")
+        check(why in r.stderr, f"the error names {why}: {r.stderr!r}")
+    for bad in ("nonsense", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "::1:9873",
+                "[::1]", "[::1]9873", "1.2.3.4.5:80", ":9873", "127.0.0.1:-1"):
+        r = porthog_run(["serve", "--listen", bad])
+        check_eq(r.returncode, 2, f"exit code of --listen {bad!r}")
+        check("invalid --listen" in r.stderr, f"error for {bad!r}: {r.stderr!r}")
+    for bad in (["--max-series", "0"], ["--http-timeout", "0"], ["--interval", "0"],
+                ["--http-max-per-ip", "x"], ["extra-arg"]):
+        check_eq(porthog_run(["serve"] + bad).returncode, 2, f"exit code of {bad}")
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        t0 = time.time()
+        r = porthog_run(["serve", "--listen", f"127.0.0.1:{port}"])
+        check_eq(r.returncode, 1, "exit code when the port is taken")
+        check_eq(len(r.stderr.strip().splitlines()), 1, f"a one-line error: {r.stderr!r}")
+        check("Address already in use" in r.stderr, f"says why: {r.stderr!r}")
+        check(time.time() - t0 < 5, "fails before loading BPF")
+
+    # IPv6 loopback, and a remote address once allowed
+    try:
+        ph = Serve(tmp, ["--duration", "30"], listen="[::1]:0", name="v6")
+        check_eq(ph.host, "[::1]", "IPv6 listen address")
+        st, _, body = fetch(ph.url)
+        check(st == 200 and "porthog_info{" in body, "scrape over IPv6")
+        check_eq(ph.stop(), 0, "exit code")
+        ph = Serve(tmp, ["--duration", "30", "--allow-remote"], listen="0.0.0.0:0", name="any")
+        check_eq(fetch(f"http://127.0.0.1:{ph.port}/metrics")[0], 200, "--allow-remote serves")
+        check_eq(ph.stop(), 0, "exit code")
+    finally:
+        kill_leftovers()
+    t0 = time.time()
+    r = porthog_run(["serve", "--listen", "127.0.0.1:0", "--duration", "1"])
+    check_eq(r.returncode, 0, "exit code after --duration")
+    check(time.time() - t0 < 15, "--duration stops it")
+
+
+if __name__ == "__main__":
+    run_tests(globals())
