@@ -9,6 +9,7 @@ LLVM_STRIP	?= llvm-strip
 BPFTOOL		?= bpftool
 PREFIX		?= /usr/local
 DESTDIR		?=
+SYSTEMDUNITDIR	?= $(PREFIX)/lib/systemd/system
 
 ARCH		:= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' \
 			-e 's/ppc64le/powerpc/' -e 's/s390x/s390/' -e 's/riscv64/riscv/')
@@ -88,7 +89,7 @@ $(OUT)/unit_tests: $(UNIT_SRCS) $(LIB_OBJS)
 FUZZ_SRCS	:= tests/fuzz/fuzz_tracefile.c $(filter-out user/main.c,$(USER_SRCS))
 $(OUT)/fuzz_tracefile: $(FUZZ_SRCS) $(wildcard user/*.h) $(SKELS)
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) $(CPPFLAGS) -DPH_FUZZING -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	$(Q)$(CLANG) $(CPPFLAGS) -DPH_FUZZING -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		$(FUZZ_SRCS) $(LDLIBS) -o $@
 
 vmlinux:
@@ -134,9 +135,16 @@ bench-quick:
 	$(MAKE) all $(WORKLOADS)
 	$(AS_ROOT) bench/run.sh quick
 
+# The unit goes where systemd looks for it under PREFIX (/usr/local/lib/systemd/system,
+# /usr/lib/systemd/system); its ExecStart names $(PREFIX)/sbin/porthog.
 install: $(OUT)/porthog
 	install -D -m 0755 $(OUT)/porthog $(DESTDIR)$(PREFIX)/sbin/porthog
 	install -D -m 0644 docs/porthog.8 $(DESTDIR)$(PREFIX)/share/man/man8/porthog.8
+	install -d -m 0755 $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed -e 's|^\(#* *ExecStart=\)/usr/local/sbin/porthog|\1$(PREFIX)/sbin/porthog|' \
+		scripts/porthog.service > $(DESTDIR)$(SYSTEMDUNITDIR)/porthog.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/porthog.service
+	install -D -m 0644 docs/alerts.yml $(DESTDIR)$(PREFIX)/share/doc/porthog/alerts.yml
 
 clean:
 	rm -rf $(OUT)

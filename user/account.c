@@ -105,6 +105,25 @@ static inline void bit_set(__u64 *m, __u16 port)
 	m[port / 64] |= 1ULL << (port % 64);
 }
 
+/* Set bits in [lo, hi]: whole words by popcount. */
+static __u32 bits_in_range(const __u64 *m, __u16 lo, __u16 hi)
+{
+	__u32 n = 0, w, wlo = lo / 64, whi = hi / 64;
+
+	if (!lo || lo > hi)
+		return 0;
+	for (w = wlo; w <= whi; w++) {
+		__u64 v = m[w];
+
+		if (w == wlo)
+			v &= ~0ULL << (lo % 64);
+		if (w == whi && hi % 64 != 63)
+			v &= (1ULL << (hi % 64 + 1)) - 1;
+		n += __builtin_popcountll(v);
+	}
+	return n;
+}
+
 static inline bool bit_test(const __u64 *m, __u16 port)
 {
 	return m[port / 64] & (1ULL << (port % 64));
@@ -112,6 +131,7 @@ static inline bool bit_test(const __u64 *m, __u16 port)
 
 void ph_acct_opts_init(struct ph_acct_opts *o)
 {
+	memset(o, 0, sizeof(*o));	/* tw_expire_s and any later field: off */
 	o->max_sockets = 131072;
 	o->max_procs = 16384;
 	o->proc_ttl_s = 30;
@@ -632,12 +652,23 @@ static void age_procs(struct ph_acct *a)
 	struct hnode *n, *tmp;
 	size_t i;
 
+	/*
+	 * An owner of any socket of the table is in use, however long ago its
+	 * last event or tick was (ticks further apart than proc_ttl_s, sockets
+	 * the views skip): never free a process a socket still points to.
+	 */
+	htab_for_each(&a->socks, n, tmp, i) {
+		struct sock_ent *s = htab_entry(n, struct sock_ent, node);
+
+		if (s->owner && s->owner->last_active_ns < a->now_ns)
+			s->owner->last_active_ns = a->now_ns;
+	}
 	htab_for_each(&a->procs, n, tmp, i) {
 		struct proc_ent *p = htab_entry(n, struct proc_ent, node);
 
 		if ((a->now_ns - p->last_active_ns) / 1e9 <= a->o.proc_ttl_s)
 			continue;
-		/* owners of sockets are refreshed every tick, so p is unreferenced */
+		/* owners of sockets were refreshed above, so p is unreferenced */
 		htab_remove(&a->procs, n);
 		free_meta(&p->meta);
 		free(p);
@@ -734,10 +765,7 @@ void ph_acct_tick(struct ph_acct *a, __u64 now)
 		struct netns_ent *ns = htab_entry(n, struct netns_ent, node);
 
 		memset(ns->used, 0, sizeof(ns->used));
-		ns->busy_in_range = 0;
-		for (__u32 port = ns->info.range_lo; port && port <= ns->info.range_hi; port++)
-			if (bit_test(ns->busy, port))
-				ns->busy_in_range++;
+		ns->busy_in_range = bits_in_range(ns->busy, ns->info.range_lo, ns->info.range_hi);
 	}
 
 	/* process scratch views: one per process */

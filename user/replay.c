@@ -8,6 +8,8 @@
 #include "replay.h"
 
 #define EADDRNOTAVAIL_ERR	99
+/* Adaptive sampling: fine for short traces, bounded work for long ones. */
+#define SAMPLES_PER_DOUBLING	2000
 
 struct off_ent {
 	struct hnode node;
@@ -27,6 +29,8 @@ struct ph_replay {
 	struct ph_summary s;
 	__s64 wall_off;
 	__u64 next_tick;
+	__u64 tick_ns;		/* doubles every SAMPLES_PER_DOUBLING samples */
+	__u64 nsamples;
 	__u64 last_ns;
 	bool stopped;
 	struct htab offs, dsts;
@@ -36,7 +40,7 @@ struct ph_replay {
 void ph_replay_opts_init(struct ph_replay_opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->tick_s = 0.25;
+	o->tick_s = 0.001;
 	o->top_n = 5;
 }
 
@@ -48,6 +52,7 @@ struct ph_replay *ph_replay_new(const struct ph_replay_opts *o)
 	if (!r)
 		return NULL;
 	r->o = *o;
+	r->tick_ns = (__u64)(o->tick_s * 1e9);
 	ph_acct_opts_init(&ao);
 	ao.tw_expire_s = 60;		/* TCP_TIMEWAIT_LEN */
 	ao.proc_ttl_s = 1e12;		/* a report keeps every process it saw */
@@ -99,7 +104,7 @@ void ph_replay_free(struct ph_replay *r)
 
 static double wall(const struct ph_replay *r, __u64 mono_ns)
 {
-	return ((__s64)mono_ns + r->wall_off) / 1e9;
+	return ((double)mono_ns + (double)r->wall_off) / 1e9;
 }
 
 void ph_replay_header(struct ph_replay *r, const char *host, const char *kernel,
@@ -112,8 +117,10 @@ void ph_replay_header(struct ph_replay *r, const char *host, const char *kernel,
 	snprintf(r->s.attach, sizeof(r->s.attach), "%s", attach ? attach : "");
 	r->wall_off = mono_to_wall_ns;
 	r->s.start_t = start_wall;
-	if (start_wall > 0 && start_wall * 1e9 > mono_to_wall_ns) {
-		__u64 start_mono = (__u64)(start_wall * 1e9 - mono_to_wall_ns);
+	/* files are untrusted: only a start that fits the clock is used */
+	if (start_wall > 0 && start_wall * 1e9 - (double)mono_to_wall_ns > 0 &&
+	    start_wall * 1e9 - (double)mono_to_wall_ns < 1.8e19) {
+		__u64 start_mono = (__u64)(start_wall * 1e9 - (double)mono_to_wall_ns);
 
 		ph_acct_tick(r->acct, start_mono);
 		r->last_ns = start_mono;
@@ -146,6 +153,11 @@ void ph_replay_trigger(struct ph_replay *r, double t, const char *what)
 	if (!r->s.trigger[0])
 		snprintf(r->s.trigger, sizeof(r->s.trigger), "%s", what);
 	(void)t;
+}
+
+void ph_replay_file(struct ph_replay *r, const struct ph_file_note *n)
+{
+	r->s.file = *n;
 }
 
 static void *grow(void *arr, size_t *cap, size_t need, size_t elem)
@@ -286,6 +298,13 @@ static void sample(struct ph_replay *r, __u64 now)
 	}
 }
 
+static void sample_tick(struct ph_replay *r, __u64 at)
+{
+	sample(r, at);
+	if (++r->nsamples % SAMPLES_PER_DOUBLING == 0)
+		r->tick_ns *= 2;
+}
+
 static void capture_first_failure(struct ph_replay *r, const struct ph_event *e)
 {
 	struct ph_first_failure *ff = &r->s.first_failure;
@@ -328,7 +347,6 @@ static void capture_first_failure(struct ph_replay *r, const struct ph_event *e)
 
 bool ph_replay_event(struct ph_replay *r, const struct ph_event *e)
 {
-	__u64 tick = (__u64)(r->o.tick_s * 1e9);
 	double t = wall(r, e->ts_ns);
 
 	if (r->stopped)
@@ -339,12 +357,16 @@ bool ph_replay_event(struct ph_replay *r, const struct ph_event *e)
 	}
 	if (!r->next_tick)
 		r->next_tick = e->ts_ns;
-	while (tick && r->next_tick <= e->ts_ns) {
-		sample(r, r->next_tick);
-		r->next_tick += tick;
-		/* a long quiet gap: jump instead of sampling every tick */
-		if (r->next_tick + 100 * tick < e->ts_ns)
-			r->next_tick = e->ts_ns - e->ts_ns % tick;
+	/*
+	 * Only events change the state (and TIME_WAIT expiry): at most two
+	 * samples per event, one at the due tick and one just before the event
+	 * after a quiet gap.
+	 */
+	if (r->tick_ns && r->next_tick <= e->ts_ns) {
+		sample_tick(r, r->next_tick);
+		if (r->next_tick + r->tick_ns <= e->ts_ns)
+			sample_tick(r, e->ts_ns - e->ts_ns % r->tick_ns);
+		r->next_tick = e->ts_ns - e->ts_ns % r->tick_ns + r->tick_ns;
 	}
 	ph_acct_event(r->acct, e);
 	if (!r->s.events++)
@@ -401,8 +423,10 @@ const struct ph_summary *ph_replay_finish(struct ph_replay *r)
 
 	if (r->last_ns)
 		sample(r, r->last_ns);
-	qsort(r->s.offenders, r->s.noffenders, sizeof(*r->s.offenders), cmp_offender);
-	qsort(r->s.dests, r->s.ndests, sizeof(*r->s.dests), cmp_dest);
+	if (r->s.noffenders)
+		qsort(r->s.offenders, r->s.noffenders, sizeof(*r->s.offenders), cmp_offender);
+	if (r->s.ndests)
+		qsort(r->s.dests, r->s.ndests, sizeof(*r->s.dests), cmp_dest);
 	/* indices are stale after sorting */
 	htab_for_each(&r->offs, n, tmp, i) {
 		htab_remove(&r->offs, n);

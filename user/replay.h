@@ -58,7 +58,15 @@ struct ph_first_failure {
 	size_t nholders;
 };
 
+/* How much of the trace file could be read. */
+struct ph_file_note {
+	bool complete;			/* clean END record */
+	__u64 bytes_valid, bytes_total, bytes_cut;
+	char reason[160];
+};
+
 struct ph_summary {
+	struct ph_file_note file;
 	char hostname[65];
 	char kernel[65];
 	char version[32];
@@ -91,6 +99,7 @@ void ph_replay_sock(struct ph_replay *r, const struct ph_sock_entry *s);
 bool ph_replay_event(struct ph_replay *r, const struct ph_event *e);
 void ph_replay_lost(struct ph_replay *r, __u64 lost_total);
 void ph_replay_trigger(struct ph_replay *r, double t, const char *what);
+void ph_replay_file(struct ph_replay *r, const struct ph_file_note *n);
 
 /* Finish: fills the summary (owned by the replay). */
 const struct ph_summary *ph_replay_finish(struct ph_replay *r);

@@ -35,6 +35,11 @@ void ph_summary_text(FILE *f, const struct ph_summary *s)
 		(unsigned long long)s->lost_events);
 	if (s->trigger[0])
 		fprintf(f, "trigger: %s\n", s->trigger);
+	if (!s->file.complete)
+		fprintf(f, "INCOMPLETE FILE: %s; read %llu of %llu bytes (%llu cut)\n",
+			s->file.reason, (unsigned long long)s->file.bytes_valid,
+			(unsigned long long)s->file.bytes_total,
+			(unsigned long long)s->file.bytes_cut);
 
 	fprintf(f, "\nOFFENDERS (by peak ports held)\n%-7s %-16s %9s %7s %8s %7s  %s\n", "PID",
 		"COMM", "PEAK_HELD", "PEAK_TW", "OPENED", "FAILED", "CMDLINE");
@@ -98,6 +103,12 @@ void ph_summary_json(FILE *f, const struct ph_summary *s)
 		json_str(f, s->trigger);
 	else
 		fputs("null", f);
+	fprintf(f, ",\"file\":{\"complete\":%s,\"bytes_valid\":%llu,\"bytes_total\":%llu,"
+		"\"bytes_cut\":%llu,\"reason\":", s->file.complete ? "true" : "false",
+		(unsigned long long)s->file.bytes_valid, (unsigned long long)s->file.bytes_total,
+		(unsigned long long)s->file.bytes_cut);
+	json_str(f, s->file.reason);
+	fputc('}', f);
 	fputs(",\"offenders\":[", f);
 	for (size_t i = 0; i < s->noffenders; i++) {
 		const struct ph_offender *o = &s->offenders[i];
@@ -243,11 +254,21 @@ int ph_summary_html(FILE *f, const struct ph_summary *s)
 	fprintf(f, ", attach %s<br>%s &ndash; %s (%.1f s), %llu events, lost events %llu</p>\n",
 		s->attach, a, b, s->last_t - s->first_t, (unsigned long long)s->events,
 		(unsigned long long)s->lost_events);
+	if (s->trigger[0]) {
+		fputs("<p>trigger: ", f);
+		html_esc(f, s->trigger);
+		fputs("</p>\n", f);
+	}
+	if (!s->file.complete) {
+		fputs("<p class=\"fail\">incomplete file: ", f);
+		html_esc(f, s->file.reason);
+		fprintf(f, "; %llu bytes cut</p>\n", (unsigned long long)s->file.bytes_cut);
+	}
 
 	/* the chart */
 	fprintf(f, "<h2>Ports held over time</h2>\n<svg id=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
 		"width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"ports held over time\">\n",
-		c.x0 + c.w + 220, c.y0 + c.h + 40);
+		c.x0 + c.w + 340, c.y0 + c.h + 40);
 	fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#fafafa\" stroke=\"#999\"/>\n",
 		c.x0, c.y0, c.w, c.h);
 	for (int k = 0; k <= 4; k++) {

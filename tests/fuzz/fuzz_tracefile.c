@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * libFuzzer target for the trace file reader: open the input as a trace file,
- * walk every record and decode it with its codec. Built with -DPH_FUZZING,
+ * walk every record and decode it with its codec, then run what `porthog
+ * report` runs on it: the replay and every output format. Built with -DPH_FUZZING,
  * which lets blocks with a bad CRC through so that mutations reach the record
  * framing and the decoders. Invariants of the reader status are checked too.
  *
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "report_feed.h"
 #include "tracefile.h"
 #include "tracerec.h"
 
@@ -100,6 +102,38 @@ static void decode(__u16 type, const void *p, __u32 len)
 	(void)ph_rec_type_name(type);
 }
 
+/* The report path: replay and summary, written nowhere. */
+static void report(const uint8_t *data, size_t size)
+{
+	static FILE *null;
+	struct ph_replay_opts o;
+	struct ph_feed f = {};
+	struct ph_tf_reader *r;
+	const struct ph_summary *s;
+	char err[160];
+	const void *p;
+	__u16 type;
+	__u32 len;
+
+	if (!null)
+		null = fopen("/dev/null", "w");
+	if (ph_tf_open_mem(data, size, &r, err, sizeof(err)))
+		return;
+	ph_replay_opts_init(&o);
+	f.rp = ph_replay_new(&o);
+	if (!f.rp)
+		abort();
+	while (ph_tf_next(r, &type, &p, &len) == 1)
+		if (ph_feed_record(&f, type, p, len))
+			break;
+	s = ph_replay_finish(f.rp);
+	ph_summary_text(null, s);
+	ph_summary_json(null, s);
+	ph_summary_html(null, s);
+	ph_replay_free(f.rp);
+	ph_tf_reader_close(r);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ph_tf_reader *r;
@@ -135,6 +169,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    st.version != PH_TF_VERSION || (st.clean_end && !n))
 		abort();
 	ph_tf_reader_close(r);
+	report(data, size);
 	return 0;
 }
 

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Feed decoded trace records to a replay, in file order. The start snapshot
+ * is restored; later snapshots (at a trigger) only document the state and are
+ * not replayed. Used by `porthog report` and by the fuzzer.
+ */
+#ifndef PH_REPORT_FEED_H
+#define PH_REPORT_FEED_H
+
+#include <stdio.h>
+
+#include "replay.h"
+#include "tracerec.h"
+
+struct ph_feed {
+	struct ph_replay *rp;
+	FILE *events_out;	/* set: print events as JSON lines instead of replaying */
+	struct ph_rec_header hdr;
+	bool have_hdr;
+	bool restoring;		/* inside the start snapshot */
+	bool started;		/* events began: later snapshots are not replayed */
+	bool past_at;		/* the replay passed its stop time */
+	char bad[160];		/* why a record was refused */
+};
+
+/* 0, or -EBADMSG for a malformed record or a file not opened by a header. */
+int ph_feed_record(struct ph_feed *f, __u16 type, const void *p, __u32 len);
+
+#endif
