@@ -53,6 +53,7 @@ struct ph_replay *ph_replay_new(const struct ph_replay_opts *o)
 		return NULL;
 	r->o = *o;
 	r->tick_ns = (__u64)(o->tick_s * 1e9);
+	r->s.chart_procs = o->top_n;
 	ph_acct_opts_init(&ao);
 	ao.tw_expire_s = 60;		/* TCP_TIMEWAIT_LEN */
 	ao.proc_ttl_s = 1e12;		/* a report keeps every process it saw */

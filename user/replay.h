@@ -81,6 +81,7 @@ struct ph_summary {
 	size_t ndests;
 	struct ph_first_failure first_failure;
 	char trigger[256];		/* flight recorder trigger, if any */
+	size_t chart_procs;		/* processes drawn in the chart */
 };
 
 struct ph_replay;

@@ -219,7 +219,7 @@ static void svg_steps(FILE *f, const struct chart *c, const struct ph_series_pt 
 int ph_summary_html(FILE *f, const struct ph_summary *s)
 {
 	struct chart c = { .x0 = 60, .y0 = 20, .w = 860, .h = 320 };
-	size_t nproc = s->noffenders < 5 ? s->noffenders : 5;
+	size_t nproc = s->noffenders < s->chart_procs ? s->noffenders : s->chart_procs;
 	size_t ndest = s->ndests < 3 ? s->ndests : 3;
 	char a[40], b[40], d[128];
 	int color = 0;
