@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import signal
 import subprocess
 import time
 
@@ -178,6 +179,69 @@ def test_eta_forecast(tmp):
               f"eta_s {d['eta_s']:.1f}s near the truth {truth:.1f}s")
         leaky.stop()
         ph.stop()
+    finally:
+        ns.delete()
+
+
+def test_syn_sent_ports_count_while_hanging(tmp):
+    """SYNs dropped (full accept queue, nobody accepts): ports held in SYN_SENT
+    count for their owners while the connects hang, long before they time out."""
+    ns = Netns("phsynsent", 41000, 41063)
+    try:
+        ph = Porthog(tmp, ["top", "--json", "--interval", "0.5", "--netns", str(ns.inode)])
+        srv = Server(ns, tmp, extra=["--backlog", "1", "--no-accept"])
+        clients = [Client(ns, tmp, srv, "leaky", ["--count", "1"], name=f"c{i}", wait=False)
+                   for i in range(6)]
+        pids = [wait_for(lambda c=c: c.parse()["pid"], 10, "client pid") for c in clients]
+
+        def hanging(s):
+            d = dest(s)
+            ps = [proc(s, p) for p in pids]
+            if not d or d["in_use"] != 6 or not all(ps):
+                return False
+            return all(p["ports_held"] == 1 for p in ps) and \
+                sum(p["states"].get("SYN_SENT", 0) for p in ps) >= 3
+        s = last_state(ph, hanging, 15, "6 clients holding one port each, some in SYN_SENT")
+        stuck = [p for p in pids if proc(s, p)["states"].get("SYN_SENT")]
+        for c in clients:
+            if c.parse()["pid"] in stuck:
+                check_eq(c.parse()["ports"], [], "a stuck client's connect() has not returned")
+        check_eq(dest(s)["capacity"], 64, "capacity")
+        check_eq(ph.stop(), 0, "exit code")
+    finally:
+        ns.delete()
+
+
+def test_lost_events_counted_and_reconciled(tmp):
+    """A ring buffer too small for a burst loses events: the loss is shown, and the
+    reconcile walk still brings the counts back to the truth."""
+    ns = Netns("phlost", 41000, 60999)
+    try:
+        ph = Porthog(tmp, ["top", "--json", "--interval", "0.5", "--netns", str(ns.inode),
+                           "--ringbuf-size", "4096", "--reconcile", "1"])
+        srv = Server(ns, tmp)
+        # porthog stopped: the burst overflows the 4 KiB ring buffer
+        ph.proc.send_signal(signal.SIGSTOP)
+        burst = Client(ns, tmp, srv, "leaky", ["--count", "3000"], name="burst")
+        ph.proc.send_signal(signal.SIGCONT)
+        bp = burst.parse()
+        check_eq(len(bp["ports"]), 3000, "the burst client holds 3000 ports")
+
+        def settled(s):
+            p = proc(s, bp["pid"])
+            return s["lost_events"] > 0 and p and p["ports_held"] == 3000 and \
+                dest(s)["in_use"] == 3000
+        s = last_state(ph, settled, 20, "lost events shown and 3000 ports after reconcile")
+        check(s["lost_events"] > 0, "lost_events counted")
+        ph.proc.send_signal(signal.SIGSTOP)
+        burst.stop()
+        ph.proc.send_signal(signal.SIGCONT)
+        # most closes are lost too: the walk still drops the ports
+        s = last_state(ph, lambda s: not proc(s, bp["pid"]) or
+                       proc(s, bp["pid"])["ports_held"] == 0, 20, "ports released after exit")
+        check(not dest(s) or dest(s)["in_use"] - dest(s)["time_wait"] == 0,
+              "no port left counted forever")
+        check_eq(ph.stop(), 0, "exit code")
     finally:
         ns.delete()
 
