@@ -83,9 +83,9 @@ int cmd_check(int argc, char **argv)
 			json_str(stdout, aerr && !lerr ? attach_why : "");
 			printf("}\n");
 		} else {
-			printf("%-11s load: %-4s %s\n", rows[i].name, lerr ? "FAIL" : "ok",
+			printf("%-14s load:   %-4s %s\n", rows[i].name, lerr ? "FAIL" : "ok",
 			       lerr ? load_why : "");
-			printf("%-11s attach: %-4s %s\n", "", lerr ? "-" : aerr ? "FAIL" : "ok",
+			printf("%-14s attach: %-4s %s\n", "", lerr ? "-" : aerr ? "FAIL" : "ok",
 			       lerr ? "" : attach_why);
 		}
 	}
