@@ -394,6 +394,18 @@ static void dest_key_of(const struct sock_key *k, struct ph_dest_key *d)
 	memcpy(d->daddr, k->daddr, 16);
 }
 
+static struct dest_ent *touch_dest(struct ph_acct *a, const struct sock_key *k, __u64 ts)
+{
+	struct ph_dest_key dk;
+	struct dest_ent *d;
+
+	dest_key_of(k, &dk);
+	d = get_dest(a, &dk);
+	if (d)
+		d->last_active_ns = ts;
+	return d;
+}
+
 void ph_acct_event(struct ph_acct *a, const struct ph_event *e)
 {
 	struct proc_ent *p;
@@ -427,20 +439,17 @@ void ph_acct_event(struct ph_acct *a, const struct ph_event *e)
 		s->owner = p;
 		s->opened_ns = e->ts_ns;
 		s->touched_ns = e->ts_ns;
+		/* a destination stays known while connects flow, held at a tick or not */
+		touch_dest(a, &k, e->ts_ns);
 		break;
 	case PH_EV_CONNECT_FAILED:
 		if (p)
 			p->failed++;
 		if (e->err == EADDRNOTAVAIL_ERR) {
-			struct ph_dest_key dk;
-			struct dest_ent *d;
+			struct dest_ent *d = touch_dest(a, &k, e->ts_ns);
 
-			dest_key_of(&k, &dk);
-			d = get_dest(a, &dk);
-			if (d) {
+			if (d)
 				d->failed++;
-				d->last_active_ns = e->ts_ns;
-			}
 		}
 		break;
 	case PH_EV_CLOSE:

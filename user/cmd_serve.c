@@ -24,6 +24,7 @@
 #include "cli.h"
 #include "live.h"
 #include "metrics.h"
+#include "procinfo.h"
 
 #define DEFAULT_LISTEN		"127.0.0.1:9873"
 #define HTTP_MEMORY_LIMIT	(32 * 1024)	/* per connection: request headers must fit */
@@ -50,8 +51,9 @@ static const char doc[] =
 "never slow down event processing. The top --max-series processes (by ports\n"
 "held) and destinations (failing first, then by ports in use) get their own\n"
 "series; the rest are summed into one series labelled \"other\", whose\n"
-"counters only grow (they add up what happened outside the top).\n"
-"Text format 0.0.4, or OpenMetrics 1.0.0 when the Accept header asks for it.\n"
+"counters only grow (they add up what happened outside the top). A process\n"
+"that has exited and holds no port drops out at the next refresh.\n"
+"Text format 0.0.4, or OpenMetrics 1.0.0 when the Accept header prefers it.\n"
 "\v"
 "EXAMPLES:\n"
 "  porthog serve\n"
@@ -652,6 +654,7 @@ int cmd_serve(int argc, char **argv)
 	mo.max_series = env.max_series;
 	mo.pid = env.live.probe.pid;
 	mo.netns = env.live.probe.netns;
+	mo.proc_alive = ph_proc_alive;	/* exited processes drop out at once */
 	m = ph_metrics_new(&mo);
 	if (!m) {
 		ph_err("out of memory");

@@ -36,6 +36,7 @@ struct pctr {
 	struct ph_proc_key key;
 	__u64 opened, failed;
 	__u32 gen;
+	bool exited;		/* proc_alive said so: (pid, start) never comes back */
 };
 
 struct dctr {
@@ -133,40 +134,84 @@ size_t ph_prom_escape(const char *in, size_t max_in, char *out, size_t size)
 	return o;
 }
 
+static bool is_ws(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* The q-value in the parameters [p, end) of one Accept entry: 1 if none, 0 if bad. */
+static double accept_q(const char *p, const char *end)
+{
+	double q = 1;
+
+	while (p && p < end) {
+		const char *v = p + 1, *next = memchr(v, ';', end - v);
+		const char *pend = next ? next : end;
+
+		while (v < pend && is_ws(*v))
+			v++;
+		if (v < pend && (*v == 'q' || *v == 'Q')) {
+			char num[16], *e;
+			size_t len;
+
+			v++;
+			while (v < pend && is_ws(*v))
+				v++;
+			if (v < pend && *v == '=') {
+				v++;
+				while (v < pend && is_ws(*v))
+					v++;
+				len = pend - v;
+				while (len && is_ws(v[len - 1]))
+					len--;
+				if (len >= sizeof(num))
+					return 0;
+				memcpy(num, v, len);
+				num[len] = '\0';
+				q = strtod(num, &e);
+				if (!len || *e || q != q || q < 0)
+					return 0;
+				if (q > 1)
+					q = 1;
+			}
+		}
+		p = next;
+	}
+	return q;
+}
+
 bool ph_accept_openmetrics(const char *accept)
 {
 	static const char om[] = "application/openmetrics-text";
 	const char *s = accept;
+	double q_om = 0, q_text = 0;
 
 	while (s && *s) {
 		const char *end = strchr(s, ','), *semi;
 		size_t len;
-		bool match;
+		double q;
 
 		if (!end)
 			end = s + strlen(s);
-		while (s < end && (*s == ' ' || *s == '\t'))
+		while (s < end && is_ws(*s))
 			s++;
 		semi = memchr(s, ';', end - s);
 		len = (semi ? semi : end) - s;
-		while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		while (len && is_ws(s[len - 1]))
 			len--;
-		match = len == sizeof(om) - 1 && !strncasecmp(s, om, len);
-		/* a q-value of 0 means "not acceptable" */
-		for (const char *q = semi; match && q && q < end; q = memchr(q + 1, ';', end - q - 1)) {
-			const char *v = q + 1;
-
-			while (v < end && (*v == ' ' || *v == '\t'))
-				v++;
-			if (end - v > 2 && (v[0] == 'q' || v[0] == 'Q') && v[1] == '=' &&
-			    strtod(v + 2, NULL) <= 0)
-				match = false;
+		q = accept_q(semi, end);
+		if (len == sizeof(om) - 1 && !strncasecmp(s, om, len)) {
+			if (q > q_om)
+				q_om = q;
+		} else if ((len == 10 && !strncasecmp(s, "text/plain", len)) ||
+			   (len == 6 && !strncasecmp(s, "text/*", len)) ||
+			   (len == 3 && !strncmp(s, "*/*", len))) {
+			if (q > q_text)
+				q_text = q;
 		}
-		if (match)
-			return true;
 		s = *end ? end + 1 : end;
 	}
-	return false;
+	return q_om > 0 && q_om >= q_text;
 }
 
 struct ph_metrics *ph_metrics_new(const struct ph_metrics_opts *o)
@@ -433,7 +478,7 @@ static int update_procs(struct ph_metrics *m, struct ph_acct *a, const struct ph
 {
 	const struct ph_proc_view *pv, **sel = NULL;
 	struct pser other = {};
-	size_t np, n = 0, top;
+	size_t np, n = 0, top, own = 0, rest = 0;
 	bool have_other;
 
 	np = ph_acct_procs(a, PH_SORT_HELD, &pv);
@@ -452,10 +497,20 @@ static int update_procs(struct ph_metrics *m, struct ph_acct *a, const struct ph
 	for (size_t i = 0; i < n; i++) {
 		const struct ph_proc_view *v = sel[i];
 		struct pctr *pc = get_pctr(m, &v->meta->key);
+		/*
+		 * Exited: no series of its own. Only checked while the top is not
+		 * full, for processes that hold nothing (sel is sorted by ports
+		 * held, so these come last), and once per exited process: at most
+		 * --max-series /proc reads per update, plus one per new exit.
+		 */
+		bool gone = own < top && !v->ports_held && m->o.proc_alive &&
+			    ((pc && pc->exited) ||
+			     !m->o.proc_alive(v->meta->key.pid, v->meta->key.start));
 
-		if (i < top) {
+		if (own < top && !gone) {
 			struct pser *s = &m->ps[m->nps];
 
+			own++;
 			s->labels = proc_labels(v);
 			if (s->labels) {
 				s->held = v->ports_held;
@@ -464,6 +519,8 @@ static int update_procs(struct ph_metrics *m, struct ph_acct *a, const struct ph
 				m->nps++;
 			}
 		} else {
+			if (!gone)
+				rest++;
 			other.held += v->ports_held;
 			if (pc) {
 				m->other_opened += grew(v->opened, pc->opened);
@@ -474,12 +531,14 @@ static int update_procs(struct ph_metrics *m, struct ph_acct *a, const struct ph
 			pc->opened = v->opened;
 			pc->failed = v->failed;
 			pc->gen = m->gen;
+			if (gone)
+				pc->exited = true;
 		}
 	}
 	free(sel);
 	prune(&m->pctrs, offsetof(struct pctr, node), m->gen, offsetof(struct pctr, gen), false);
 	m->nps = dedup_procs(m->ps, m->nps);
-	have_other = n > top || m->other_opened || m->other_pfailed;
+	have_other = rest || m->other_opened || m->other_pfailed;
 	if (have_other && (other.labels = strdup("pid=\"other\",comm=\"other\",cgroup=\"other\""))) {
 		other.opened = m->other_opened;
 		other.failed = m->other_pfailed;

@@ -26,6 +26,13 @@ struct ph_metrics_opts {
 	__u32 max_series;	/* own series per kind; the rest go to "other" */
 	__u32 pid;		/* filters, as top's -p and --netns */
 	__u32 netns;
+	/*
+	 * Optional (serve: ph_proc_alive). A process that holds no port and is no
+	 * longer alive gets no series of its own: exited processes drop out at the
+	 * next update, not only when the engine forgets them (proc_ttl_s). What
+	 * it did since the previous update is added to the "other" counters.
+	 */
+	bool (*proc_alive)(__u32 pid, __u64 start_ticks);
 };
 
 /* Everything else the exporter reports about itself. */
@@ -57,7 +64,12 @@ size_t ph_metrics_render_tail(enum ph_metrics_fmt fmt, __u64 scrapes, char *buf,
  */
 size_t ph_prom_escape(const char *in, size_t max_in, char *out, size_t size);
 
-/* Does an Accept header ask for OpenMetrics (with a q-value above 0)? */
+/*
+ * Content negotiation: does an Accept header prefer OpenMetrics? True when
+ * application/openmetrics-text has a q-value above 0 and no lower than the
+ * best of text/plain and the wildcards (which get the text format).
+ * NULL or no Accept header: false.
+ */
 bool ph_accept_openmetrics(const char *accept);
 
 #endif

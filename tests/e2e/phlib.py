@@ -142,16 +142,54 @@ class Client(Workload):
         return res
 
 
+# Every porthog a test started and may not have stopped: run_tests kills what is
+# left of them after each test, passed or failed.
+_RUNNING = []
+
+
+def kill_porthogs():
+    """Kill (SIGKILL) and reap every porthog started through Porthog that still runs."""
+    while _RUNNING:
+        _RUNNING.pop().kill()
+
+
 class Porthog:
-    """porthog running in the root namespace, output captured to files."""
+    """porthog running in the root namespace, output captured to files.
+
+    Never left running: if the constructor fails (porthog does not attach) it kills
+    porthog before raising; `with Porthog(...) as ph:` kills it on leaving the block;
+    run_tests kills any that a test (failing or not) left behind."""
 
     def __init__(self, tmp, args, name="porthog", wait_attach=True):
         self.out = os.path.join(tmp, f"{name}.out")
         self.err = os.path.join(tmp, f"{name}.err")
-        self.proc = subprocess.Popen([PORTHOG] + list(args), stdout=open(self.out, "wb"),
-                                     stderr=open(self.err, "wb"))
+        with open(self.out, "wb") as out, open(self.err, "wb") as err:
+            self.proc = subprocess.Popen([PORTHOG] + list(args), stdout=out, stderr=err)
+        _RUNNING.append(self)
         if wait_attach:
-            wait_for(lambda: self._ready(), 30, "porthog to attach")
+            try:
+                wait_for(lambda: self._ready(), 30, "porthog to attach")
+            except BaseException:
+                self.kill()
+                raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+        return False
+
+    def kill(self):
+        """SIGKILL porthog if it still runs, and reap it. Idempotent."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        if self in _RUNNING:
+            _RUNNING.remove(self)
 
     def _ready(self):
         if self.proc.poll() is not None:
@@ -168,8 +206,10 @@ class Porthog:
         try:
             rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            self.kill()
             raise TestFailure("porthog did not exit on signal")
+        if self in _RUNNING:
+            _RUNNING.remove(self)
         return rc
 
     def json_lines(self):
@@ -209,5 +249,7 @@ def run_tests(mod_globals):
             if not isinstance(e, TestFailure):
                 traceback.print_exc()
             print(f"     artifacts in {tmp}", flush=True)
+        finally:
+            kill_porthogs()
     print(f"{name}: {passed} passed, {failed} failed", flush=True)
     sys.exit(1 if failed else 0)

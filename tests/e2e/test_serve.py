@@ -15,7 +15,7 @@ import urllib.parse
 import urllib.request
 
 from phlib import (ROOT, Client, Netns, Porthog, Server, TestFailure, check, check_eq,
-                   porthog_run, run_tests, wait_for)
+                   kill_porthogs, porthog_run, run_tests, wait_for)
 
 ALERTS = os.path.join(ROOT, "docs", "alerts.yml")
 PROMTOOL = "promtool"
@@ -32,16 +32,10 @@ FAMILIES = ("porthog_destination_ports_in_use", "porthog_destination_time_wait",
             "porthog_last_update_timestamp_seconds")
 
 
-STARTED = []
-
-
 def kill_leftovers():
-    """A failed check leaves porthog running: kill it, and only it."""
-    while STARTED:
-        p = STARTED.pop()
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+    """A failed check leaves porthog running: kill it (every porthog the test started)
+    before its namespaces go."""
+    kill_porthogs()
 
 
 class Serve(Porthog):
@@ -49,7 +43,6 @@ class Serve(Porthog):
 
     def __init__(self, tmp, extra=(), listen="127.0.0.1:0", name="serve"):
         super().__init__(tmp, ["serve", "--listen", listen] + list(extra), name=name)
-        STARTED.append(self.proc)
         m = wait_for(lambda: self._ready() and re.search(
             r"serving metrics on http://(\[[0-9a-f:]+\]|[0-9.]+):(\d+)/metrics", self.stderr()),
             10, "the 'serving metrics on' line")
@@ -215,7 +208,8 @@ def test_promtool(tmp):
         check("# TYPE porthog_scrapes counter\n" in om, "OM scrape counter family")
         check_eq(one(parse(om), "porthog_destination_connect_failures_total", **d), 3,
                  "OM failures sample")
-        for accept in ("text/plain", "*/*", "application/openmetrics-text;q=0,text/plain"):
+        for accept in ("text/plain", "*/*", "application/openmetrics-text;q=0,text/plain",
+                       "text/plain;q=1,application/openmetrics-text;q=0.5"):
             check_eq(fetch(ph.url, accept=accept)[1]["Content-Type"],
                      "text/plain; version=0.0.4; charset=utf-8", f"text format for {accept!r}")
 
@@ -283,6 +277,138 @@ def test_max_series(tmp):
     finally:
         kill_leftovers()
         ns.delete()
+
+
+def test_exited_processes_drop_out(tmp):
+    """A process that exited and holds no port loses its series at the next refresh;
+    nothing of it lands in "other" (it was counted in its own series)."""
+    ns = Netns("phsrv6", 41000, 41063)
+    try:
+        ph = Serve(tmp, ["--interval", "0.3", "--netns", str(ns.inode)])
+        srv = Server(ns, tmp)
+        pooled = Client(ns, tmp, srv, "pooled", ["--count", "3"]).parse()
+        leaky = Client(ns, tmp, srv, "leaky", ["--count", "4"])
+        churn = Client(ns, tmp, srv, "churn", ["--count", "5", "--close", "rst"])
+        lk, ch = leaky.parse(), churn.parse()
+        check_eq(len(lk["ports"]), 4, "leaky client's own connect count")
+        check_eq(len(ch["ports"]), 5, "churn client's own connect count")
+
+        def pids(s):
+            return {lb["pid"] for n, lb, _ in s if n.startswith("porthog_process_")}
+
+        def settled(s):
+            return (values(s, "porthog_process_ports_held", pid=lk["pid"]) == [4] and
+                    values(s, "porthog_process_connects_total", pid=ch["pid"]) == [5] and
+                    values(s, "porthog_process_ports_held", pid=ch["pid"]) == [0] and
+                    values(s, "porthog_process_ports_held", pid=pooled["pid"]) == [1])
+        s = scrape_until(ph, settled, "leaky with 4 ports, churn with 5 connects")
+        check_eq(pids(s), {str(pooled["pid"]), str(lk["pid"]), str(ch["pid"])},
+                 "process series before the exits")
+        leaky.stop()
+        churn.stop()
+        t0 = time.time()
+        s = scrape_until(ph, lambda s: str(lk["pid"]) not in pids(s) and
+                         str(ch["pid"]) not in pids(s), "the exited processes to drop out")
+        check(time.time() - t0 < 5, "dropped out within a few refreshes")
+        check_eq(pids(s), {str(pooled["pid"])}, "process series after the exits")
+        check_eq(one(s, "porthog_process_ports_held", pid=pooled["pid"]), 1, "pooled holds 1")
+        # the leaky client's ports are in TIME_WAIT: the destination still counts them
+        d = dict(netns=ns.inode, dport=8080)
+        s = scrape_until(ph, lambda s: values(s, "porthog_destination_time_wait", **d) == [4],
+                         "the leaky client's 4 ports in TIME_WAIT")
+        check_eq(one(s, "porthog_destination_ports_in_use", **d), 5, "in use: 1 + 4 TIME_WAIT")
+        check(one(s, "porthog_tracked_processes") >= 1, "tracked processes")
+        check_eq(ph.stop(), 0, "exit code")
+    finally:
+        kill_leftovers()
+        ns.delete()
+
+
+def alert_rule_tests():
+    """promtool unit tests of docs/alerts.yml: headroom under 20% for 2m, failures
+    increasing (or already there when first seen), exporter down."""
+    lb = 'job="porthog",instance="h:9873",netns="4026532000",saddr="10.0.0.1",dport="5672"'
+    exp = {"job": "porthog", "instance": "h:9873", "netns": "4026532000",
+           "saddr": "10.0.0.1", "dport": "5672"}
+
+    # annotations are compared exactly: this checks the templates too
+    def headroom_alert(daddr, pct):
+        return {"exp_labels": dict(exp, daddr=daddr, severity="warning"),
+                "exp_annotations": {
+                    "summary": f"Ephemeral ports to {daddr}:5672 almost used up on h:9873",
+                    "description": f"Only {pct} of the local ports usable from 10.0.0.1 to "
+                                   f"{daddr}:5672 (netns 4026532000) are free. Find the holder "
+                                   "with `topk(5, porthog_process_ports_held)` or "
+                                   "`porthog top` on the host."}}
+
+    def failures_alert(daddr, n):
+        return {"exp_labels": dict(exp, daddr=daddr, severity="critical"),
+                "exp_annotations": {
+                    "summary": f"connect() to {daddr}:5672 fails with EADDRNOTAVAIL on h:9873",
+                    "description": f"connect() calls from 10.0.0.1 to {daddr}:5672 (netns "
+                                   "4026532000) found no free local port in the last 5 "
+                                   f"minutes ({n}). See which process fails with "
+                                   "`increase(porthog_process_connect_failures_total[5m]) > 0`."}}
+    return {
+        "rule_files": [ALERTS],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m",
+            "input_series": [
+                # .2: headroom falls under 20% at 2m; .3 stays at 25%
+                {"series": f'porthog_destination_headroom_ratio{{{lb},daddr="10.0.0.2"}}',
+                 "values": "0.5 0.3 0.19 0.15 0.1 0.1"},
+                {"series": f'porthog_destination_headroom_ratio{{{lb},daddr="10.0.0.3"}}',
+                 "values": "0.25x6"},
+                # .2: 3 failures at 3m, then none; .4: already failing when first seen
+                {"series": f'porthog_destination_connect_failures_total{{{lb},daddr="10.0.0.2"}}',
+                 "values": "0 0 0 3 3 3 3 3 3 3 3"},
+                {"series": f'porthog_destination_connect_failures_total{{{lb},daddr="10.0.0.4"}}',
+                 "values": "_x5 7 7 7 7 7 7"},
+                {"series": 'up{job="porthog",instance="h:9873"}', "values": "1 1 1 0 0 0"},
+            ],
+            "alert_rule_test": [
+                {"eval_time": "3m", "alertname": "PorthogDestinationHeadroomLow",
+                 "exp_alerts": []},
+                {"eval_time": "4m", "alertname": "PorthogDestinationHeadroomLow",
+                 "exp_alerts": [headroom_alert("10.0.0.2", "10%")]},
+                {"eval_time": "2m", "alertname": "PorthogConnectFailures", "exp_alerts": []},
+                {"eval_time": "3m", "alertname": "PorthogConnectFailures",
+                 "exp_alerts": [failures_alert("10.0.0.2", "3")]},
+                {"eval_time": "5m", "alertname": "PorthogConnectFailures",
+                 "exp_alerts": [failures_alert("10.0.0.2", "3"),
+                                failures_alert("10.0.0.4", "7")]},
+                # no increase in the last 5m: .2 resolves; .4 fires until it has
+                # a sample 5m back
+                {"eval_time": "9m", "alertname": "PorthogConnectFailures",
+                 "exp_alerts": [failures_alert("10.0.0.4", "7")]},
+                {"eval_time": "10m", "alertname": "PorthogConnectFailures", "exp_alerts": []},
+                {"eval_time": "10m", "alertname": "PorthogLostEvents", "exp_alerts": []},
+                {"eval_time": "3m", "alertname": "PorthogDown", "exp_alerts": []},
+                {"eval_time": "4m", "alertname": "PorthogDown", "exp_alerts": [{
+                    "exp_labels": {"job": "porthog", "instance": "h:9873",
+                                   "severity": "warning"},
+                    "exp_annotations": {
+                        "summary": "porthog exporter on h:9873 is down",
+                        "description": "Prometheus cannot scrape porthog at h:9873: ephemeral "
+                                       "port exhaustion there goes unnoticed. Check "
+                                       "`systemctl status porthog`."}}]},
+            ],
+        }],
+    }
+
+
+def test_alert_rules(tmp):
+    """docs/alerts.yml: promtool check rules, and promtool unit tests of what fires when."""
+    r = subprocess.run([PROMTOOL, "check", "rules", ALERTS], capture_output=True, text=True)
+    check_eq(r.returncode, 0, f"promtool check rules: {r.stdout}{r.stderr}")
+    check("SUCCESS: 4 rules found" in r.stdout, f"four alerting rules: {r.stdout}")
+    tests = os.path.join(tmp, "alerts_test.yml")
+    with open(tests, "w") as f:
+        json.dump(alert_rule_tests(), f, indent=1)   # JSON is YAML
+    r = subprocess.run([PROMTOOL, "test", "rules", tests], capture_output=True, text=True)
+    check_eq(r.returncode, 0, f"promtool test rules: {r.stdout}{r.stderr}")
+    check("SUCCESS" in r.stdout, f"promtool test rules: {r.stdout}")
 
 
 class Prometheus:
@@ -420,164 +546,198 @@ def raw_exchange(port, data, src="127.0.0.1", timeout=5, chunk=None):
         s.close()
 
 
-def test_robustness(tmp):
-    """Scrape storms, slowloris clients and malformed requests while connects churn.
+MALFORMED = {
+    "garbage": os.urandom(4096),
+    "no request line": b"\r\n\r\n\r\n",
+    "1 MiB header": b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1 << 20)
+                    + b"\r\n\r\n",
+    "1 MiB URL": b"GET /" + b"a" * (1 << 20) + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    "POST /metrics": b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+    "GET /nope": b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n",
+    "GET with a body": b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nxx",
+    "chunked GET": b"GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   b"5\r\nhello\r\n0\r\n\r\n",
+    "bad version": b"GET /metrics HTTP/9.9\r\nHost: x\r\n\r\n",
+    "HTTP/1.1 no Host": b"GET /metrics HTTP/1.1\r\n\r\n",
+    "NUL bytes": b"GET /met\x00rics HTTP/1.1\r\nHost: x\r\n\r\n",
+    "bad header line": b"GET /metrics HTTP/1.1\r\nHost x\r\n:::\r\n\r\n",
+    "CONNECT": b"CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: x\r\n\r\n",
+}
 
-    --http-timeout 2 makes the slow clients time out fast. Scrapers come from 20 loopback
-    addresses (127.0.1.x), as from 20 hosts, and the slow clients from one (127.0.0.2):
-    the default --http-max-per-ip 16 caps what one abusive host can hold."""
+
+def abuse(ph, rnd):
+    """One round: 20 scrapers x 25 scrapes from 20 addresses (127.0.1.x), 20 slowloris
+    clients from one address (127.0.0.2), scrapes timed meanwhile, and every malformed
+    request. Checks every answer; returns the malformed requests' results."""
+    port = ph.port
+    errors, lor, slow_ok = [], {}, []
+
+    def scraper(i):
+        src = f"127.0.1.{i + 1}"
+        try:
+            for _ in range(25):
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=10,
+                                               source_address=(src, 0))
+                c.request("GET", "/metrics")
+                r = c.getresponse()
+                body = r.read().decode()
+                c.close()
+                if r.status != 200:
+                    errors.append(f"scraper {i}: status {r.status}")
+                    return
+                missing = [f for f in FAMILIES if f"\n# TYPE {f} " not in body]
+                if missing:
+                    errors.append(f"scraper {i}: missing {missing}")
+                    return
+        except Exception as e:  # any failure of a scrape fails the test
+            errors.append(f"scraper {i}: {e!r}")
+
+    def slowloris(i):
+        s = socket.socket()
+        s.bind(("127.0.0.2", 0))
+        s.connect(("127.0.0.1", port))
+        t0 = time.time()
+        req = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"s" * 200
+        s.settimeout(0.25)
+        try:
+            for b in req:
+                s.send(bytes([b]))
+                try:
+                    d = s.recv(100)
+                    lor[i] = ("closed" if not d else f"data {d[:20]!r}", time.time() - t0)
+                    return
+                except socket.timeout:
+                    pass
+            lor[i] = ("still open", time.time() - t0)
+        except OSError as e:
+            lor[i] = ("closed", time.time() - t0, e.errno)
+        finally:
+            s.close()
+
+    def normal_during_loris():
+        end = time.time() + 3
+        while time.time() < end:
+            t0 = time.time()
+            try:
+                st = fetch(ph.url, timeout=2)[0]
+            except Exception as e:
+                errors.append(f"scrape during slowloris: {e!r}")
+                return
+            dt = time.time() - t0
+            if st != 200 or dt > 2:
+                errors.append(f"scrape during slowloris: status {st} in {dt:.2f}s")
+            slow_ok.append(dt)
+            time.sleep(0.1)
+
+    threads = [threading.Thread(target=scraper, args=(i,)) for i in range(20)]
+    threads += [threading.Thread(target=slowloris, args=(i,)) for i in range(20)]
+    threads.append(threading.Thread(target=normal_during_loris))
+    for t in threads:
+        t.start()
+
+    # malformed requests meanwhile: 4xx or a closed connection, never a crash
+    want = {"POST /metrics": 405, "GET /nope": 404, "CONNECT": 405}
+    seen = {}
+    for name, data in MALFORMED.items():
+        got = seen[name] = raw_exchange(port, data, src="127.0.0.3")
+        if name in want:
+            check_eq(got, want[name], f"round {rnd}: {name}")
+        elif name == "bad version":
+            check(got in ("closed", 400, 505), f"{name}: 400, 505 or closed, got {got}")
+        else:
+            check(got == "closed" or 400 <= got < 500, f"{name}: 4xx or closed, got {got}")
+        check(ph.proc.poll() is None, f"porthog alive after {name}")
+    check_eq(raw_exchange(port, MALFORMED["GET /nope"], src="127.0.0.3", chunk=1), 404,
+             "a request sent byte by byte quickly is fine")
+
+    for t in threads:
+        t.join(60)
+    check(not any(t.is_alive() for t in threads), "all client threads finished")
+    check_eq(errors, [], f"round {rnd}: scrape errors")
+    check(len(slow_ok) >= 5, f"scrapes ran during the slowloris phase: {len(slow_ok)}")
+    check_eq(len(lor), 20, "slowloris results")
+    for i, r in lor.items():
+        check_eq(r[0], "closed", f"slowloris {i} is closed by the server: {r}")
+        check(r[1] < 2 + 2.5, f"slowloris {i} closed within the timeout: {r}")
+    timed_out = [r for r in lor.values() if r[1] > 1.5]
+    check(len(timed_out) >= 8, f"slow clients held until the timeout: {len(timed_out)}")
+    check(len(timed_out) <= 16, "no more than --http-max-per-ip from one address")
+
+    # no connection slot leaked: 16 at once from the slowloris address still work
+    res = []
+
+    def one_scrape():
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10,
+                                       source_address=("127.0.0.2", 0))
+        c.request("GET", "/metrics")
+        res.append(c.getresponse().status)
+        c.close()
+    ts = [threading.Thread(target=one_scrape) for _ in range(16)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    check_eq(res, [200] * 16, "16 scrapes from the slowloris address afterwards")
+    return seen, max(slow_ok)
+
+
+def test_robustness(tmp):
+    """Scrape storms, slowloris clients and malformed requests while connects churn:
+    every connect counted, no event lost, memory bounded and steady.
+
+    --http-timeout 2 makes the slow clients time out fast; the default
+    --http-max-per-ip 16 caps what one abusive address can hold. Two identical rounds
+    of abuse: the first may grow memory a little (allocator arenas, buffers), the
+    second must not grow it any further."""
     ns = Netns("phsrv3", 41000, 41063)
+    n_churn = 4000      # 20 s at 200/s: events flow during both rounds
     try:
         ph = Serve(tmp, ["--interval", "0.5", "--http-timeout", "2", "--netns", str(ns.inode)])
         srv = Server(ns, tmp)
         for _ in range(20):
             check_eq(fetch(ph.url)[0], 200, "warm-up scrape")
         rss0 = ph.rss_kib()
-        churn = Client(ns, tmp, srv, "churn", ["--rate", "200", "--count", "2000", "--close",
-                                               "rst"], wait=False)
-        errors = []
-
-        def scraper(i):
-            src = f"127.0.1.{i + 1}"
-            try:
-                for _ in range(25):
-                    c = http.client.HTTPConnection("127.0.0.1", ph.port, timeout=10,
-                                                   source_address=(src, 0))
-                    c.request("GET", "/metrics")
-                    r = c.getresponse()
-                    body = r.read().decode()
-                    c.close()
-                    if r.status != 200:
-                        errors.append(f"scraper {i}: status {r.status}")
-                        return
-                    missing = [f for f in FAMILIES if f"\n# TYPE {f} " not in body]
-                    if missing:
-                        errors.append(f"scraper {i}: missing {missing}")
-                        return
-            except Exception as e:  # any failure of a scrape fails the test
-                errors.append(f"scraper {i}: {e!r}")
-
-        lor = {}
-
-        def slowloris(i):
-            s = socket.socket()
-            s.bind(("127.0.0.2", 0))
-            s.connect(("127.0.0.1", ph.port))
-            t0 = time.time()
-            req = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"s" * 200
-            s.settimeout(0.25)
-            try:
-                for b in req:
-                    s.send(bytes([b]))
-                    try:
-                        d = s.recv(100)
-                        lor[i] = ("closed" if not d else f"data {d[:20]!r}", time.time() - t0)
-                        return
-                    except socket.timeout:
-                        pass
-                lor[i] = ("still open", time.time() - t0)
-            except OSError as e:
-                lor[i] = ("closed", time.time() - t0, e.errno)
-            finally:
-                s.close()
-
-        slow_ok = []
-
-        def normal_during_loris():
-            end = time.time() + 3
-            while time.time() < end:
-                t0 = time.time()
-                try:
-                    st = fetch(ph.url, timeout=2)[0]
-                except Exception as e:
-                    errors.append(f"scrape during slowloris: {e!r}")
-                    return
-                dt = time.time() - t0
-                if st != 200 or dt > 2:
-                    errors.append(f"scrape during slowloris: status {st} in {dt:.2f}s")
-                slow_ok.append(dt)
-                time.sleep(0.1)
-
-        threads = [threading.Thread(target=scraper, args=(i,)) for i in range(20)]
-        threads += [threading.Thread(target=slowloris, args=(i,)) for i in range(20)]
-        threads.append(threading.Thread(target=normal_during_loris))
-        for t in threads:
-            t.start()
-
-        # malformed requests meanwhile: 4xx or a closed connection, never a crash
-        port = ph.port
-        bad = {
-            "garbage": os.urandom(4096),
-            "no request line": b"\r\n\r\n\r\n",
-            "1 MiB header": b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1 << 20)
-                            + b"\r\n\r\n",
-            "1 MiB URL": b"GET /" + b"a" * (1 << 20) + b" HTTP/1.1\r\nHost: x\r\n\r\n",
-            "POST /metrics": b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
-            "GET /nope": b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n",
-            "GET with a body": b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nxx",
-            "chunked GET": b"GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-            "bad version": b"GET /metrics HTTP/9.9\r\nHost: x\r\n\r\n",
-            "HTTP/1.1 no Host": b"GET /metrics HTTP/1.1\r\n\r\n",
-            "NUL bytes": b"GET /met\x00rics HTTP/1.1\r\nHost: x\r\n\r\n",
-            "bad header line": b"GET /metrics HTTP/1.1\r\nHost x\r\n:::\r\n\r\n",
-            "CONNECT": b"CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: x\r\n\r\n",
-        }
-        want = {"POST /metrics": 405, "GET /nope": 404, "CONNECT": 405}
-        seen = {}
-        for name, data in bad.items():
-            got = seen[name] = raw_exchange(port, data, src="127.0.0.3")
-            if name in want:
-                check_eq(got, want[name], name)
-            elif name == "bad version":
-                check(got in ("closed", 400, 505), f"{name}: 400, 505 or closed, got {got}")
-            else:
-                check(got == "closed" or 400 <= got < 500, f"{name}: 4xx or closed, got {got}")
-            check(ph.proc.poll() is None, f"porthog alive after {name}")
-        check_eq(raw_exchange(port, bad["GET /nope"], src="127.0.0.3", chunk=1), 404,
-                 "a request sent byte by byte quickly is fine")
-
-        for t in threads:
-            t.join(60)
-        check(not any(t.is_alive() for t in threads), "all client threads finished")
-        check_eq(errors, [], "scrape errors")
-        check(len(slow_ok) >= 5, f"scrapes ran during the slowloris phase: {len(slow_ok)}")
-        check_eq(len(lor), 20, "slowloris results")
-        for i, r in lor.items():
-            check_eq(r[0], "closed", f"slowloris {i} is closed by the server: {r}")
-            check(r[1] < 2 + 2.5, f"slowloris {i} closed within the timeout: {r}")
-        timed_out = [r for r in lor.values() if r[1] > 1.5]
-        check(len(timed_out) >= 8, f"slow clients held until the timeout: {len(timed_out)}")
-        check(len(timed_out) <= 16, "no more than --http-max-per-ip from one address")
-
-        # no connection slot leaked: 16 at once from one address still work
-        res = []
-
-        def one_scrape():
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10,
-                                           source_address=("127.0.0.2", 0))
-            c.request("GET", "/metrics")
-            res.append(c.getresponse().status)
-            c.close()
-        ts = [threading.Thread(target=one_scrape) for _ in range(16)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(30)
-        check_eq(res, [200] * 16, "16 scrapes from the slowloris address afterwards")
+        churn = Client(ns, tmp, srv, "churn", ["--rate", "200", "--count", str(n_churn),
+                                               "--close", "rst"], wait=False)
+        seen, slow1 = abuse(ph, 1)
+        rss1 = ph.rss_kib()
+        check(not os.path.exists(churn.ready), "connects still churning for round 2")
+        _, slow2 = abuse(ph, 2)
+        rss2 = ph.rss_kib()
 
         churn.wait_ready(60)
-        cpid = churn.parse()["pid"]
-        check_eq(len(churn.parse()["ports"]), 2000, "churn connects")
-        s = scrape_until(ph, lambda s: values(s, "porthog_process_connects_total",
-                                              pid=cpid) == [2000],
-                         "all 2000 churn connects counted")
+        c = churn.parse()
+        cpid = c["pid"]
+        check_eq((len(c["ports"]), c["failures"], c["errors"]), (n_churn, [], []),
+                 "the churn client's own log")
+        pid = dict(pid=cpid)
+        d = dict(netns=ns.inode, dport=8080)
+
+        def settled(s):
+            return (values(s, "porthog_process_connects_total", **pid) == [n_churn] and
+                    values(s, "porthog_process_ports_held", **pid) == [0] and
+                    values(s, "porthog_destination_ports_in_use", **d) in ([], [0]))
+        try:
+            s = scrape_until(ph, settled, f"all {n_churn} churn connects and closes counted")
+        except TestFailure as e:
+            s = parse(fetch(ph.url)[2])
+            raise TestFailure(f"{e}: " + ", ".join(
+                f"{n}{lb} {v}" for n, lb, v in s
+                if n.startswith(("porthog_process_", "porthog_destination_",
+                                 "porthog_lost", "porthog_tracked"))))
         check(ph.proc.poll() is None, "porthog alive")
         check_eq(one(s, "porthog_lost_events_total"), 0, "lost events")
-        rss1 = ph.rss_kib()
-        check(rss1 - rss0 <= 20 * 1024, f"RSS grew {rss0} -> {rss1} KiB (limit +20 MiB)")
+        check_eq(one(s, "porthog_process_connect_failures_total", **pid), 0, "churn failures")
+        # a destination without sockets or failures for 30 s is forgotten: absent or 0
+        check(values(s, "porthog_destination_connect_failures_total", **d) in ([], [0]),
+              "no destination failures")
+        check(values(s, "porthog_destination_time_wait", **d) in ([], [0]), "RST: no TIME_WAIT")
+        check_eq(one(s, "porthog_tracked_sockets"), 0, "no socket left in the table")
+        check(rss1 - rss0 <= 8 * 1024, f"RSS grew {rss0} -> {rss1} KiB in round 1 (limit +8 MiB)")
+        check(rss2 - rss1 <= 1024, f"RSS grew {rss1} -> {rss2} KiB in round 2 (limit +1 MiB)")
         check_eq(ph.stop(), 0, "exit code")
-        print(f"     RSS {rss0} -> {rss1} KiB; scrape during slowloris max "
-              f"{max(slow_ok) * 1000:.0f} ms; malformed: {seen}", flush=True)
+        print(f"     RSS {rss0} -> {rss1} -> {rss2} KiB; scrape during slowloris max "
+              f"{max(slow1, slow2) * 1000:.0f} ms; malformed: {seen}", flush=True)
     finally:
         kill_leftovers()
         ns.delete()

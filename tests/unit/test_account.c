@@ -194,6 +194,36 @@ UNIT_TEST(account_eta_from_steady_growth)
 	ph_acct_free(a);
 }
 
+UNIT_TEST(account_idle_owner_kept_across_long_tick_gap)
+{
+	/* ticks further apart than proc_ttl_s (serve/top --interval 60) */
+	struct ph_acct *a = new_acct();
+	struct ph_event e = ev(PH_EV_CONNECT, 100, 41000, SEC);
+	struct ph_event e2 = ev(PH_EV_CONNECT, 200, 41001, SEC);
+	const struct ph_proc_view *p;
+	struct ph_sock_entry *se = NULL;
+
+	ph_acct_event(a, &e);
+	ph_acct_event(a, &e2);
+	e2 = ev(PH_EV_CLOSE, 200, 41001, SEC);
+	ph_acct_event(a, &e2);
+	ph_acct_tick(a, 2 * SEC);
+	ph_acct_tick(a, 60 * SEC);
+	p = find_proc(a, 100);
+	CHECK(p != NULL);
+	if (p)
+		CHECK_EQ_INT(p->ports_held, 1);
+	/* the idle process without sockets is forgotten */
+	CHECK(find_proc(a, 200) == NULL);
+	CHECK_EQ_INT(ph_acct_socks(a, &se), 1);
+	if (se)
+		CHECK_EQ_INT(se[0].owner.pid, 100);
+	free(se);
+	ph_acct_tick(a, 120 * SEC);
+	CHECK(find_proc(a, 100) != NULL);
+	ph_acct_free(a);
+}
+
 UNIT_TEST(reserved_ports_parsing)
 {
 	CHECK_EQ_INT(ph_reserved_in_range("", 41000, 41063), 0);
