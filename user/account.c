@@ -579,6 +579,27 @@ void ph_acct_walk_end(struct ph_acct *a)
 	clear_inos(a);
 }
 
+void ph_acct_restore_begin(struct ph_acct *a, __u64 ts_ns)
+{
+	a->gen++;
+	a->walk_start_ns = ts_ns;
+	if (ts_ns > a->now_ns)
+		a->now_ns = ts_ns;
+}
+
+void ph_acct_restore_end(struct ph_acct *a)
+{
+	struct hnode *n, *tmp;
+	size_t i;
+
+	htab_for_each(&a->socks, n, tmp, i) {
+		struct sock_ent *s = htab_entry(n, struct sock_ent, node);
+
+		if (s->gen != a->gen && s->touched_ns <= a->walk_start_ns)
+			del_sock(a, s);
+	}
+}
+
 void ph_acct_add_sock(struct ph_acct *a, const struct ph_sock_entry *e)
 {
 	struct sock_key k = {
@@ -603,6 +624,7 @@ void ph_acct_add_sock(struct ph_acct *a, const struct ph_sock_entry *e)
 	s->state = e->state;
 	s->opened_ns = e->opened_ns;
 	s->touched_ns = a->now_ns;
+	s->gen = a->gen;
 	if (e->owner.pid)
 		set_owner(a, s, get_proc(a, e->owner.pid, e->owner.start, true));
 }

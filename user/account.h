@@ -143,6 +143,12 @@ void ph_acct_walk_sock(struct ph_acct *a, const struct ph_sock_rec *r);
 void ph_acct_walk_end(struct ph_acct *a);
 /* Restore one socket (trace file snapshot). */
 void ph_acct_add_sock(struct ph_acct *a, const struct ph_sock_entry *s);
+/*
+ * A full snapshot recorded at ts_ns replaces the table: begin, add_sock for
+ * each socket, end drops the sockets it did not list (their events were lost).
+ */
+void ph_acct_restore_begin(struct ph_acct *a, __u64 ts_ns);
+void ph_acct_restore_end(struct ph_acct *a);
 
 /* Advance time: rates, eta, ageing. now is CLOCK_MONOTONIC ns. */
 void ph_acct_tick(struct ph_acct *a, __u64 now_ns);

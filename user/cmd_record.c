@@ -224,6 +224,8 @@ struct recorder {
 	__u32 *nets_written;
 	size_t nnets_written;
 	__u64 lost_written;
+	__u64 lost_resynced;		/* lost count at the last PERIODIC snapshot */
+	__u64 resync_ns;
 	__u64 events;
 	/* triggers */
 	bool fired;			/* the trigger (only the first one counts) */
@@ -355,6 +357,20 @@ static void put_header(struct recorder *r, __u64 start_ns)
 	}
 	note_werr(r, ph_rec_put_header(r->w, &h));
 	put_new_netns(r);
+}
+
+/*
+ * Events were lost: walk the sockets and write the whole table, which the
+ * report applies in place of what it had (at most once a second).
+ */
+static void resync_after_loss(struct recorder *r, __u64 now)
+{
+	if (r->lost_written == r->lost_resynced || now - r->resync_ns < 1000000000ULL)
+		return;
+	ph_live_walk(&r->l, false);
+	put_table(r, mono_ns(), PH_SNAP_PERIODIC);
+	r->lost_resynced = r->lost_written;
+	r->resync_ns = now;
 }
 
 /* ---- flight recorder window ---- */
@@ -662,6 +678,7 @@ static int record_loop(struct recorder *r)
 			if (r->writing) {
 				put_new_netns(r);
 				put_lost(r, now);
+				resync_after_loss(r, now);
 			} else {
 				ring_advance(r, now);
 			}

@@ -31,6 +31,7 @@ struct ph_replay {
 	__u64 next_tick;
 	__u64 tick_ns;		/* doubles every SAMPLES_PER_DOUBLING samples */
 	__u64 nsamples;
+	__u64 resync_ns;
 	__u64 last_ns;
 	bool stopped;
 	struct htab offs, dsts;
@@ -296,6 +297,27 @@ static void sample(struct ph_replay *r, __u64 now)
 			d->peak_t = t;
 		}
 		add_point(&d->series, &d->nseries, t, dv[i].in_use);
+	}
+}
+
+bool ph_replay_resync_begin(struct ph_replay *r, __u64 ts_ns)
+{
+	if (r->stopped || (r->o.stop_at > 0 && wall(r, ts_ns) > r->o.stop_at)) {
+		r->stopped = true;
+		return false;
+	}
+	ph_acct_restore_begin(r->acct, ts_ns);
+	r->resync_ns = ts_ns;
+	return true;
+}
+
+void ph_replay_resync_end(struct ph_replay *r)
+{
+	ph_acct_restore_end(r->acct);
+	/* the table changed without events: the peaks and the chart see it */
+	if (r->resync_ns >= r->last_ns) {
+		sample(r, r->resync_ns);
+		r->last_ns = r->resync_ns;
 	}
 }
 

@@ -96,6 +96,13 @@ void ph_replay_header(struct ph_replay *r, const char *host, const char *kernel,
 void ph_replay_netns(struct ph_replay *r, const struct ph_netns_info *n);
 void ph_replay_proc(struct ph_replay *r, const struct ph_proc_meta *m);
 void ph_replay_sock(struct ph_replay *r, const struct ph_sock_entry *s);
+/*
+ * A later full snapshot (after lost events, at a trigger) replaces the table:
+ * begin, ph_replay_sock for each socket, end. begin returns false once the
+ * replay passed stop_at (the snapshot is then not applied).
+ */
+bool ph_replay_resync_begin(struct ph_replay *r, __u64 ts_ns);
+void ph_replay_resync_end(struct ph_replay *r);
 /* Returns false once the replay passed stop_at (the caller can stop reading). */
 bool ph_replay_event(struct ph_replay *r, const struct ph_event *e);
 void ph_replay_lost(struct ph_replay *r, __u64 lost_total);

@@ -50,8 +50,12 @@ int ph_feed_record(struct ph_feed *f, __u16 type, const void *p, __u32 len)
 		struct ph_rec_snap_begin b;
 
 		err = ph_rec_get_snap_begin(p, len, &b);
-		if (!err)
-			f->restoring = !f->started && b.reason == PH_SNAP_START;
+		if (err || f->events_out)
+			break;
+		f->resync = f->started;
+		f->restoring = !f->started || ph_replay_resync_begin(f->rp, b.ts_ns);
+		if (!f->restoring && f->resync)
+			f->past_at = true;
 		break;
 	}
 	case PH_REC_SOCK: {
@@ -63,7 +67,9 @@ int ph_feed_record(struct ph_feed *f, __u16 type, const void *p, __u32 len)
 		break;
 	}
 	case PH_REC_SNAP_END:
-		f->restoring = false;
+		if (f->restoring && f->resync)
+			ph_replay_resync_end(f->rp);
+		f->restoring = f->resync = false;
 		f->started = true;
 		break;
 	case PH_REC_EVENT: {

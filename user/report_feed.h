@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Feed decoded trace records to a replay, in file order. The start snapshot
- * is restored; later snapshots (at a trigger) only document the state and are
- * not replayed. Used by `porthog report` and by the fuzzer.
+ * fills the table; a later one (after lost events, at a trigger) replaces it,
+ * so lost events cannot leave ports counted forever. Used by `porthog report`
+ * and by the fuzzer.
  */
 #ifndef PH_REPORT_FEED_H
 #define PH_REPORT_FEED_H
@@ -17,8 +18,9 @@ struct ph_feed {
 	FILE *events_out;	/* set: print events as JSON lines instead of replaying */
 	struct ph_rec_header hdr;
 	bool have_hdr;
-	bool restoring;		/* inside the start snapshot */
-	bool started;		/* events began: later snapshots are not replayed */
+	bool restoring;		/* inside a snapshot that is applied */
+	bool resync;		/* ... that replaces the table (not the start one) */
+	bool started;		/* the start snapshot or the first event is behind */
 	bool past_at;		/* the replay passed its stop time */
 	char bad[160];		/* why a record was refused */
 };

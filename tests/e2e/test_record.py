@@ -327,6 +327,41 @@ def test_report_at_matches_top(tmp):
         ns.delete()
 
 
+def test_lost_events_resynced_in_the_report(tmp):
+    """Events lost to a full ring buffer: the recorder writes the whole table after
+    a walk, and the report applies it, so no port stays counted forever."""
+    ns = Netns("phrlost", 41000, 60999)
+    try:
+        out = os.path.join(tmp, "lossy.phtrace")
+        ph = Porthog(tmp, ["record", "-o", out, "--ringbuf-size", "4096",
+                           "--netns", str(ns.inode)], name="record")
+        srv = Server(ns, tmp)
+        ph.proc.send_signal(signal.SIGSTOP)
+        burst = Client(ns, tmp, srv, "leaky", ["--count", "2000"], name="burst")
+        ph.proc.send_signal(signal.SIGCONT)
+        bp = burst.parse()
+        check_eq(len(bp["ports"]), 2000, "the burst client holds 2000 ports")
+        time.sleep(2)
+        t_held = time.time()
+        time.sleep(0.5)
+        ph.proc.send_signal(signal.SIGSTOP)
+        burst.stop()
+        ph.proc.send_signal(signal.SIGCONT)
+        time.sleep(2.5)
+        check_eq(ph.stop(), 0, "record exit code")
+        rep = report_json(out)
+        check(rep["lost_events"] > 0, f"lost events reported ({rep['lost_events']})")
+        check_eq(offender(rep, bp["pid"])["peak_ports_held"], 2000, "peak after the resync")
+        at = report_json(out, ["--at", "%.6f" % t_held])
+        check_eq(holder(at, bp["pid"]), 2000, "held while the client lived")
+        end = report_json(out, ["--at", "%.6f" % time.time()])
+        check_eq(holder(end, bp["pid"]), 0, "nothing held after the client exited")
+        d = [x for x in end["destinations"] if x["dport"] == 8080]
+        check(not d or d[0]["in_use"] == d[0]["time_wait"], f"no live port left: {d}")
+    finally:
+        ns.delete()
+
+
 def make_small_trace(tmp, ns):
     out = os.path.join(tmp, "small.phtrace")
     ph = Porthog(tmp, ["record", "-o", out, "--flush-interval", "0.1",
