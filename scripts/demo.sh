@@ -14,6 +14,7 @@ TMP=$(mktemp -d)
 cleanup() {
 	set +e
 	[ -n "${TRACE_PID:-}" ] && kill -INT "$TRACE_PID" 2>/dev/null && wait "$TRACE_PID" 2>/dev/null
+	[ -n "${REC_PID:-}" ] && kill -INT "$REC_PID" 2>/dev/null && wait "$REC_PID" 2>/dev/null
 	pkill -f "ph_client --addr 127.0.0.1 --port 5672" 2>/dev/null
 	pkill -f "ph_server --addr 127.0.0.1 --port 5672" 2>/dev/null
 	ip netns del "$NS" 2>/dev/null
@@ -43,6 +44,14 @@ while ! grep -q "attached with backend" "$TMP/trace.err" 2>/dev/null; do
 done
 cat "$TMP/trace.err"
 
+say "porthog record --ring 30: a flight recorder that writes the last 30 s on the first EADDRNOTAVAIL"
+$B/porthog record -o "$TMP/incident.phtrace" --ring 30 --post 1 --netns "$INODE" 2> "$TMP/rec.err" &
+REC_PID=$!
+while ! grep -q "flight recorder:" "$TMP/rec.err" 2>/dev/null; do
+	kill -0 "$REC_PID" 2>/dev/null || { cat "$TMP/rec.err" >&2; exit 1; }
+	sleep 0.05
+done
+
 say "starting a pooled client (1 connection) and a leaky web server (1 new connection per request, 15 req/s)"
 ip netns exec "$NS" $B/ph_client --addr 127.0.0.1 --port 5672 --mode pooled --count 100 \
 	--out "$TMP/pooled.log" --ready-file "$TMP/pooled.ready" &
@@ -70,3 +79,9 @@ LEAKY=$(awk '$1=="pid"{print $2}' "$TMP/leaky.log")
 HELD=$(grep -c '^connect ' "$TMP/leaky.log")
 FAILS=$(grep -c '^failed 99' "$TMP/leaky.log")
 say "offender: PID $LEAKY ($(tr '\0' ' ' < /proc/$LEAKY/cmdline | cut -c1-60)...) holds $HELD of 64 ports; $FAILS connects failed with EADDRNOTAVAIL"
+
+wait "$REC_PID" || true
+REC_PID=
+say "porthog report: the postmortem from the flight recorder's file (no root needed)"
+grep "trigger:" "$TMP/rec.err" || true
+$B/porthog report "$TMP/incident.phtrace" | sed -n '/^OFFENDERS/,$p'

@@ -67,7 +67,7 @@ void ph_summary_text(FILE *f, const struct ph_summary *s)
 	}
 	fmt_time(ff->t, a, sizeof(a));
 	ph_dest_fmt(&ff->dest, d, sizeof(d));
-	fprintf(f, "\nFIRST FAILURE at %s: pid %u (%s) -> %s, in_use %u of %u\n", a, ff->pid,
+	fprintf(f, "\nFIRST FAILURE at %s: pid %u (%s) on %s, in_use %u of %u\n", a, ff->pid,
 		ff->comm, d, ff->in_use, ff->capacity);
 	for (size_t i = 0; i < ff->nholders; i++)
 		fprintf(f, "  pid %-7u %-16s held %u\n", ff->holders[i].pid, ff->holders[i].comm,
