@@ -278,6 +278,9 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 			record_owner(sk);
 		return 0;
 	}
+	/* most transitions need nothing: skip the map lookup */
+	if (newstate != ST_CLOSE && !(backend == PH_BACKEND_TRACEPOINT && oldstate == ST_SYN_SENT))
+		return 0;
 
 	o = bpf_map_lookup_elem(&owners, &key);
 	if (!o)

@@ -103,8 +103,6 @@ int cmd_trace(int argc, char **argv)
 	err = ph_argp_parse(&argp, argc, argv, &env);
 	if (err)
 		return err;
-	/* batch wake-ups: the reader polls every 100 ms anyway */
-	env.probe.wakeup_bytes = env.probe.ringbuf_bytes / 8;
 
 	err = ph_probe_open(&env.probe, on_event, &env, &p);
 	if (err)

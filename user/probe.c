@@ -75,6 +75,11 @@ void ph_probe_opts_init(struct ph_probe_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->max_sockets = PH_DEFAULT_MAX_SOCKETS;
 	o->ringbuf_bytes = PH_DEFAULT_RINGBUF;
+	/*
+	 * Batched wake-ups: a wake-up per event costs more than the rest of the
+	 * BPF program. Readers poll at least every 100 ms and consume what waits.
+	 */
+	o->wakeup_bytes = PH_WAKEUP_AUTO;
 	o->events = true;
 	o->iterators = true;
 }
@@ -168,7 +173,8 @@ static int try_backend(struct ph_probe *p, const struct ph_probe_opts *o, enum p
 	skel->rodata->target_tgid = o->pid;
 	skel->rodata->target_netns = o->netns;
 	skel->rodata->backend = b;
-	skel->rodata->wakeup_bytes = o->wakeup_bytes;
+	skel->rodata->wakeup_bytes = o->wakeup_bytes == PH_WAKEUP_AUTO ?
+		o->ringbuf_bytes / 8 : o->wakeup_bytes;
 	skel->rodata->syscall_errno = o->syscall_errno && o->events;
 	bpf_map__set_max_entries(skel->maps.owners, o->max_sockets);
 	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);

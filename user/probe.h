@@ -12,7 +12,7 @@ struct ph_probe_opts {
 	__u32 netns;			/* only this netns inode (0: all) */
 	__u32 max_sockets;		/* owner map entries */
 	__u32 ringbuf_bytes;		/* power of two, >= page size */
-	__u32 wakeup_bytes;		/* 0: wake the reader per event */
+	__u32 wakeup_bytes;		/* wake the reader once this much is queued; 0: per event */
 	bool events;			/* false: maps and iterators only (snapshot) */
 	bool iterators;			/* load iter/tcp and iter/task_file */
 	bool syscall_errno;		/* hook connect() exit for its real errno (costly) */
@@ -20,6 +20,7 @@ struct ph_probe_opts {
 
 #define PH_DEFAULT_MAX_SOCKETS	131072
 #define PH_DEFAULT_RINGBUF	(4u << 20)
+#define PH_WAKEUP_AUTO		((__u32)-1)	/* wakeup_bytes: an eighth of the ring */
 
 typedef int (*ph_event_fn)(void *ctx, const struct ph_event *e);
 typedef int (*ph_sock_fn)(void *ctx, const struct ph_sock_rec *r);
