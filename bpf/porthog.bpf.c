@@ -329,6 +329,38 @@ int BPF_PROG(raw_set_state, const struct sock *sk, int oldstate, int newstate)
 	return handle_set_state(sk, oldstate, newstate);
 }
 
+/*
+ * A connect whose SYN gets no answer stays in SYN_SENT, holding its port,
+ * and no state change reveals it until it times out. Its first SYN
+ * retransmit (after the initial RTO, 1 s) does: report the connect then.
+ */
+static __always_inline int handle_retransmit(const struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	struct ph_owner *o;
+
+	if (BPF_CORE_READ(sk, __sk_common.skc_state) != ST_SYN_SENT)
+		return 0;
+	o = bpf_map_lookup_elem(&owners, &key);
+	if (!o || o->connected)
+		return 0;
+	o->connected = 1;
+	emit(sk, o, PH_EV_CONNECT, 0, ST_SYN_SENT, PH_F_SYN_SENT);
+	return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(tp_retransmit, const struct sock *sk)
+{
+	return handle_retransmit(sk);
+}
+
+SEC("raw_tp/tcp_retransmit_skb")
+int BPF_PROG(raw_retransmit, const struct sock *sk)
+{
+	return handle_retransmit(sk);
+}
+
 /* fentry backend */
 SEC("fentry/tcp_v4_connect")
 int BPF_PROG(fentry_v4_connect, struct sock *sk)

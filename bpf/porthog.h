@@ -22,6 +22,7 @@ enum ph_backend {
 #define PH_F_TIME_WAIT		0x01	/* close: the port stays held in TIME_WAIT */
 #define PH_F_BOUND		0x02	/* the port was bound before connect() */
 #define PH_F_SYSCALL_ERRNO	0x04	/* errno confirmed at connect() syscall exit */
+#define PH_F_SYN_SENT		0x08	/* connect: seen at a SYN retransmit, still in SYN_SENT */
 
 /* Counters in the per-CPU "stats" map. */
 enum ph_stat {

@@ -435,7 +435,7 @@ void ph_acct_event(struct ph_acct *a, const struct ph_event *e)
 			s = add_sock(a, &k);
 		if (!s)
 			break;
-		s->state = PH_ST_ESTABLISHED;
+		s->state = e->flags & PH_F_SYN_SENT ? PH_ST_SYN_SENT : PH_ST_ESTABLISHED;
 		s->owner = p;
 		s->opened_ns = e->ts_ns;
 		s->touched_ns = e->ts_ns;
@@ -546,6 +546,9 @@ void ph_acct_walk_sock(struct ph_acct *a, const struct ph_sock_rec *r)
 		if (!s)
 			return;
 	}
+	/* TIME_WAIT ageing counts from when the state was first seen */
+	if (!s->touched_ns || s->state != r->state)
+		s->touched_ns = a->now_ns;
 	s->state = r->state;
 	s->gen = a->gen;
 	if (r->ino)

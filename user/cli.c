@@ -90,7 +90,7 @@ int ph_argp_parse(const struct argp *argp, int argc, char **argv, void *input)
 static const struct argp_option live_options[] = {
 	{ "snapshot", OPT_SNAPSHOT, "iter|diag", 0, "How to list existing sockets: BPF iterators (default) or sock_diag + /proc", 2 },
 	{ "max-procs", OPT_MAX_PROCS, "N", 0, "Bound of tracked processes (default 16384)", 2 },
-	{ "reconcile", OPT_RECONCILE, "SECONDS", 0, "Re-walk all sockets this often (default 1; 0 = never)", 2 },
+	{ "reconcile", OPT_RECONCILE, "SECONDS", 0, "Re-walk all sockets this often to repair what lost events broke (default 30; 0 = never; a loss triggers one at once)", 2 },
 	{ "eta-window", OPT_ETA_WINDOW, "SECONDS", 0, "Window of the growth rate behind eta_s (default 30)", 2 },
 	{},
 };

@@ -224,8 +224,7 @@ struct recorder {
 	__u32 *nets_written;
 	size_t nnets_written;
 	__u64 lost_written;
-	__u64 lost_resynced;		/* lost count at the last PERIODIC snapshot */
-	__u64 resync_ns;
+	__u64 lost_resynced;		/* losses repaired by the last PERIODIC snapshot */
 	__u64 events;
 	/* triggers */
 	bool fired;			/* the trigger (only the first one counts) */
@@ -360,17 +359,15 @@ static void put_header(struct recorder *r, __u64 start_ns)
 }
 
 /*
- * Events were lost: walk the sockets and write the whole table, which the
- * report applies in place of what it had (at most once a second).
+ * Events were lost: after the walk that follows (ph_live_run_until does one),
+ * write the whole table; the report applies it in place of what it had.
  */
-static void resync_after_loss(struct recorder *r, __u64 now)
+static void resync_after_loss(struct recorder *r)
 {
-	if (r->lost_written == r->lost_resynced || now - r->resync_ns < 1000000000ULL)
+	if (r->l.walk_lost == r->lost_resynced)
 		return;
-	ph_live_walk(&r->l, false);
-	put_table(r, mono_ns(), PH_SNAP_PERIODIC);
-	r->lost_resynced = r->lost_written;
-	r->resync_ns = now;
+	put_table(r, r->l.last_walk_ns, PH_SNAP_PERIODIC);
+	r->lost_resynced = r->l.walk_lost;
 }
 
 /* ---- flight recorder window ---- */
@@ -678,7 +675,7 @@ static int record_loop(struct recorder *r)
 			if (r->writing) {
 				put_new_netns(r);
 				put_lost(r, now);
-				resync_after_loss(r, now);
+				resync_after_loss(r);
 			} else {
 				ring_advance(r, now);
 			}

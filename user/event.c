@@ -113,7 +113,8 @@ void ph_event_print_text(FILE *f, const struct ph_event *e, __s64 wall_off_ns)
 	fprintf(f, "%-12s %-7u %-16s %-14s %-47s %-47s %s\n", tbuf, e->pid, comm,
 		ph_event_type_name(e->type), src, dst,
 		e->type == PH_EV_CONNECT_FAILED ? ph_errname(e->err, ebuf, sizeof(ebuf)) :
-		e->type == PH_EV_CLOSE && (e->flags & PH_F_TIME_WAIT) ? "TIME_WAIT" : "-");
+		e->type == PH_EV_CLOSE && (e->flags & PH_F_TIME_WAIT) ? "TIME_WAIT" :
+		e->type == PH_EV_CONNECT && (e->flags & PH_F_SYN_SENT) ? "SYN_SENT" : "-");
 }
 
 void ph_event_print_json(FILE *f, const struct ph_event *e, __s64 wall_off_ns)
@@ -133,6 +134,8 @@ void ph_event_print_json(FILE *f, const struct ph_event *e, __s64 wall_off_ns)
 		fprintf(f, ",\"errno\":%d,\"errname\":\"%s\",\"errno_source\":\"%s\"", e->err,
 			ph_errname(e->err, ebuf, sizeof(ebuf)),
 			e->flags & PH_F_SYSCALL_ERRNO ? "syscall" : "kernel");
+	if (e->type == PH_EV_CONNECT)
+		fprintf(f, ",\"syn_sent\":%s", e->flags & PH_F_SYN_SENT ? "true" : "false");
 	if (e->type == PH_EV_CLOSE)
 		fprintf(f, ",\"oldstate\":\"%s\",\"time_wait\":%s",
 			ph_tcp_state_name(e->oldstate), e->flags & PH_F_TIME_WAIT ? "true" : "false");

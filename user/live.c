@@ -13,7 +13,12 @@ void ph_live_opts_init(struct ph_live_opts *o)
 	memset(o, 0, sizeof(*o));
 	ph_probe_opts_init(&o->probe);
 	ph_acct_opts_init(&o->acct);
-	o->reconcile_s = 1;
+	/*
+	 * Events keep the table current; the walk only repairs what lost events
+	 * broke, and one follows every loss at once (at most once a second).
+	 */
+	o->reconcile_s = 30;
+	o->acct.tw_expire_s = 60;	/* TCP_TIMEWAIT_LEN: between walks */
 	o->settings_s = 10;
 }
 
@@ -105,6 +110,7 @@ int ph_live_walk(struct ph_live *l, bool with_fds)
 	__u64 t0 = mono_ns();
 	int err;
 
+	l->walk_lost = ph_live_lost(l);
 	ph_acct_walk_begin(l->acct);
 	if (with_fds) {
 		if (l->snap == PH_SNAP_DIAG)
@@ -179,6 +185,19 @@ void ph_live_close(struct ph_live *l)
 	l->nets = NULL;
 }
 
+static bool walk_due(struct ph_live *l, __u64 now)
+{
+	__u64 lost;
+
+	if (l->o.reconcile_s > 0 && now - l->last_walk_ns >= l->o.reconcile_s * 1e9)
+		return true;
+	if (now - l->last_walk_ns < 1000000000ULL || now - l->last_lost_check_ns < 100000000ULL)
+		return false;
+	l->last_lost_check_ns = now;
+	lost = ph_live_lost(l);
+	return lost != l->walk_lost;
+}
+
 int ph_live_run_until(struct ph_live *l, __u64 deadline_ns)
 {
 	for (;;) {
@@ -187,7 +206,7 @@ int ph_live_run_until(struct ph_live *l, __u64 deadline_ns)
 
 		if (ph_exiting || now >= deadline_ns)
 			break;
-		if (l->o.reconcile_s > 0 && now - l->last_walk_ns >= l->o.reconcile_s * 1e9)
+		if (walk_due(l, now))
 			ph_live_walk(l, false);
 		timeout = (deadline_ns - now) / 1000000;
 		if (timeout > 100)

@@ -29,6 +29,8 @@ struct ph_live {
 	ph_event_fn hook;		/* called for every event after accounting */
 	void *hook_ctx;
 	__u64 last_walk_ns, last_settings_ns;
+	__u64 walk_lost;		/* events lost before the last walk began */
+	__u64 last_lost_check_ns;
 	__s64 wall_off;
 	double walk_ms;			/* duration of the last walk */
 };

@@ -134,6 +134,10 @@ static void select_programs(struct porthog_bpf *skel, enum ph_backend b, enum cl
 			set_autoload(skel, kprobe_progs, ARRAY_SIZE(kprobe_progs), true);
 		bpf_program__set_autoload(cv == CLOSE_TP_BTF ? skel->progs.tp_set_state :
 					  skel->progs.raw_set_state, true);
+		/* other backends see the port at inet_hash_connect() already */
+		if (b == PH_BACKEND_TRACEPOINT)
+			bpf_program__set_autoload(cv == CLOSE_TP_BTF ? skel->progs.tp_retransmit :
+						  skel->progs.raw_retransmit, true);
 		bpf_program__set_autoload(skel->progs.sys_enter_connect, syscall_errno);
 		bpf_program__set_autoload(skel->progs.sys_exit_connect, syscall_errno);
 	}

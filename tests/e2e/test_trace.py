@@ -163,6 +163,9 @@ def test_syn_retransmit_attribution(tmp):
         check_eq(got, want, "(pid, sport) of every connect, including retransmitted SYNs")
         late = [e for e in ev if e["ts"] - min(x["ts"] for x in ev) > 0.5]
         check(len(late) >= 1, "at least one connect completed by the SYN retransmit timer")
+        check(all(e["syn_sent"] for e in late),
+              "late connects are reported at their first SYN retransmit, still in SYN_SENT")
+        check(not any(e["syn_sent"] for e in ev if e not in late), "prompt connects are not")
     finally:
         ns.delete()
 
