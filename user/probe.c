@@ -180,8 +180,16 @@ static int try_backend(struct ph_probe *p, const struct ph_probe_opts *o, enum p
 	skel->rodata->wakeup_bytes = o->wakeup_bytes == PH_WAKEUP_AUTO ?
 		o->ringbuf_bytes / 8 : o->wakeup_bytes;
 	skel->rodata->syscall_errno = o->syscall_errno && o->events;
-	bpf_map__set_max_entries(skel->maps.owners, o->max_sockets);
+	/* without events nobody fills the owner map (snapshot) */
+	bpf_map__set_max_entries(skel->maps.owners, o->events ? o->max_sockets : 1);
 	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
+	/* maps of the kprobe backend and of --syscall-errno: no memory when unused */
+	if (!o->events || b != PH_BACKEND_KPROBE)
+		bpf_map__set_max_entries(skel->maps.hash_args, 1);
+	if (!o->events || !o->syscall_errno) {
+		bpf_map__set_max_entries(skel->maps.pending, 1);
+		bpf_map__set_max_entries(skel->maps.connect_args, 1);
+	}
 	select_programs(skel, b, cv, o->events, o->iterators, o->syscall_errno);
 
 	err = porthog_bpf__load(skel);
