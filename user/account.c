@@ -317,11 +317,12 @@ static bool in_range(const struct netns_ent *ns, __u16 port)
 	return port >= ns->info.range_lo && port <= ns->info.range_hi;
 }
 
+/* Until a namespace's settings are known, its sockets are kept (tick filters them). */
 static bool port_in_range(struct ph_acct *a, __u32 netns, __u16 port)
 {
 	struct netns_ent *ns = get_netns(a, netns);
 
-	return !ns || in_range(ns, port);
+	return !ns || !ns->known || in_range(ns, port);
 }
 
 static void fill_meta_from_event(struct proc_ent *p, const struct ph_event *e)
@@ -1060,8 +1061,22 @@ const struct ph_proc_meta *ph_acct_find_proc(struct ph_acct *a, __u32 pid, __u64
 const struct ph_netns_info *ph_acct_find_netns(struct ph_acct *a, __u32 inode)
 {
 	struct hnode *n = htab_find(&a->nets, &inode);
+	struct netns_ent *ns = n ? htab_entry(n, struct netns_ent, node) : NULL;
 
-	return n ? &htab_entry(n, struct netns_ent, node)->info : NULL;
+	return ns && ns->known ? &ns->info : NULL;
+}
+
+void ph_acct_netns_each(struct ph_acct *a, ph_netns_fn fn, void *ctx)
+{
+	struct hnode *n, *tmp;
+	size_t i;
+
+	htab_for_each(&a->nets, n, tmp, i) {
+		struct netns_ent *ns = htab_entry(n, struct netns_ent, node);
+
+		if (ns->known)
+			fn(ctx, &ns->info);
+	}
 }
 
 void ph_acct_counts(struct ph_acct *a, struct ph_acct_counts *c)

@@ -161,7 +161,11 @@ size_t ph_acct_netns_views(struct ph_acct *a, const struct ph_netns_view **out);
 /* Every socket of the table (for trace file snapshots). */
 size_t ph_acct_socks(struct ph_acct *a, struct ph_sock_entry **out);	/* caller frees */
 const struct ph_proc_meta *ph_acct_find_proc(struct ph_acct *a, __u32 pid, __u64 start);
+/* Settings of a namespace, NULL until they were fed. */
 const struct ph_netns_info *ph_acct_find_netns(struct ph_acct *a, __u32 inode);
+typedef void (*ph_netns_fn)(void *ctx, const struct ph_netns_info *n);
+/* Every namespace whose settings were fed; no tick needed. */
+void ph_acct_netns_each(struct ph_acct *a, ph_netns_fn fn, void *ctx);
 
 struct ph_acct_counts {
 	__u64 sockets;		/* tracked */

@@ -221,7 +221,7 @@ struct recorder {
 	bool writing;			/* records go to the file (direct, or after a trigger) */
 	int werr;			/* first write error: recording stops */
 	struct htab procs_written;	/* struct key_ent */
-	__u32 *nets_written;
+	struct ph_netns_info *nets_written;	/* settings as written */
 	size_t nnets_written;
 	__u64 lost_written;
 	__u64 lost_resynced;		/* losses repaired by the last PERIODIC snapshot */
@@ -252,36 +252,39 @@ static int note_werr(struct recorder *r, int err)
 	return err;
 }
 
-static bool net_written(struct recorder *r, __u32 inode)
+/* The settings last written for a namespace, or NULL. */
+static struct ph_netns_info *net_written(struct recorder *r, __u32 inode)
 {
 	for (size_t i = 0; i < r->nnets_written; i++)
-		if (r->nets_written[i] == inode)
-			return true;
-	return false;
+		if (r->nets_written[i].inode == inode)
+			return &r->nets_written[i];
+	return NULL;
 }
 
-static void put_netns(struct recorder *r, const struct ph_netns_info *n)
+/* A namespace seen for the first time, or whose port settings changed. */
+static void put_netns(void *ctx, const struct ph_netns_info *n)
 {
-	__u32 *p;
+	struct recorder *r = ctx;
+	struct ph_netns_info *w = net_written(r, n->inode);
 
-	if (net_written(r, n->inode))
+	if (w && w->range_lo == n->range_lo && w->range_hi == n->range_hi &&
+	    w->reserved_in_range == n->reserved_in_range && w->tw_reuse == n->tw_reuse)
 		return;
-	p = realloc(r->nets_written, (r->nnets_written + 1) * sizeof(*p));
-	if (!p)
-		return;
-	r->nets_written = p;
-	p[r->nnets_written++] = n->inode;
+	if (!w) {
+		w = realloc(r->nets_written, (r->nnets_written + 1) * sizeof(*w));
+		if (!w)
+			return;
+		r->nets_written = w;
+		w = &w[r->nnets_written++];
+	}
+	*w = *n;
+	w->reserved = NULL;	/* not kept */
 	note_werr(r, ph_rec_put_netns(r->w, n));
 }
 
-/* Namespaces whose settings became known since the last call. */
 static void put_new_netns(struct recorder *r)
 {
-	const struct ph_netns_view *v;
-	size_t n = ph_acct_netns_views(r->l.acct, &v);
-
-	for (size_t i = 0; i < n; i++)
-		put_netns(r, v[i].info);
+	ph_acct_netns_each(r->l.acct, put_netns, r);
 }
 
 static void put_proc(struct recorder *r, const struct ph_proc_meta *m)

@@ -50,8 +50,10 @@ static int on_event(void *ctx, const struct ph_event *e)
 {
 	struct ph_live *l = ctx;
 
-	if (!ph_netns_known(l->nets, e->netns))
+	if (!ph_netns_known(l->nets, e->netns)) {
 		ph_netns_note_pid(l->nets, e->netns, e->pid);
+		l->new_netns = true;
+	}
 	ph_acct_event(l->acct, e);
 	return l->hook ? l->hook(l->hook_ctx, e) : 0;
 }
@@ -185,6 +187,21 @@ void ph_live_close(struct ph_live *l)
 	l->nets = NULL;
 }
 
+/* A namespace first seen in an event: read its port settings now, not at the next walk. */
+static int read_new_settings(void *ctx, __u32 inode)
+{
+	struct ph_live *l = ctx;
+	struct ph_netns_info info;
+
+	if (ph_acct_find_netns(l->acct, inode) || (l->o.probe.netns && inode != l->o.probe.netns))
+		return 0;
+	if (!ph_netns_read_settings(inode, &info)) {
+		ph_acct_netns(l->acct, &info);
+		free(info.reserved);
+	}
+	return 0;
+}
+
 static bool walk_due(struct ph_live *l, __u64 now)
 {
 	__u64 lost;
@@ -208,6 +225,10 @@ int ph_live_run_until(struct ph_live *l, __u64 deadline_ns)
 			break;
 		if (walk_due(l, now))
 			ph_live_walk(l, false);
+		if (l->new_netns) {
+			l->new_netns = false;
+			ph_netns_each(l->nets, read_new_settings, l);
+		}
 		timeout = (deadline_ns - now) / 1000000;
 		if (timeout > 100)
 			timeout = 100;

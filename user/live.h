@@ -30,6 +30,7 @@ struct ph_live {
 	void *hook_ctx;
 	__u64 last_walk_ns, last_settings_ns;
 	__u64 walk_lost;		/* events lost before the last walk began */
+	bool new_netns;			/* an event came from a namespace not seen before */
 	__u64 last_lost_check_ns;
 	__s64 wall_off;
 	double walk_ms;			/* duration of the last walk */

@@ -362,6 +362,35 @@ def test_lost_events_resynced_in_the_report(tmp):
         ns.delete()
 
 
+def test_namespace_created_while_recording(tmp):
+    """A namespace that appears after the recorder started: its port range is read
+    at its first event and written to the file, so the report knows its capacity."""
+    out = os.path.join(tmp, "late-ns.phtrace")
+    ph = Porthog(tmp, ["record", "-o", out], name="record")
+    top = Porthog(tmp, ["top", "--json", "--interval", "0.5"], name="top")
+    ns = Netns("phlate", 41000, 41063)
+    try:
+        srv = Server(ns, tmp)
+        leaky = Client(ns, tmp, srv, "leaky", ["--fail-count", "2"])
+        lp = leaky.parse()
+
+        def shown(s):
+            d = [x for x in s["destinations"] if x["netns"] == ns.inode and x["dport"] == 8080]
+            return d and d[0]["in_use"] == 64 and d[0]["capacity"] == 64 and d[0]["failed"] == 2
+        wait_for(lambda: any(shown(s) for s in top_states(top)), 10,
+                 "top to show the new namespace's destination at 64 of 64")
+        top.stop()
+        check_eq(ph.stop(), 0, "record exit code")
+        rep = report_json(out)
+        d = [x for x in rep["destinations"] if x["netns"] == ns.inode and x["dport"] == 8080]
+        check(d, "the destination is in the report")
+        check_eq((d[0]["peak_in_use"], d[0]["capacity"], d[0]["failed"]), (64, 64, 2),
+                 "peak, capacity and failures in a namespace born after the start")
+        check_eq(offender(rep, lp["pid"])["peak_ports_held"], 64, "the leaky client's peak")
+    finally:
+        ns.delete()
+
+
 def make_small_trace(tmp, ns):
     out = os.path.join(tmp, "small.phtrace")
     ph = Porthog(tmp, ["record", "-o", out, "--flush-interval", "0.1",
