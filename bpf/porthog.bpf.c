@@ -555,7 +555,29 @@ int sys_exit_connect(struct connect_exit_ctx *ctx)
 	return 0;
 }
 
-/* Iterators: the start-up snapshot and the periodic reconcile walk. */
+/*
+ * Iterators: the start-up snapshot and the periodic reconcile walk. Their
+ * context pointers carry BTF, so fields are loaded directly (CO-RE relocated,
+ * faults read as zero) instead of one bpf_probe_read_kernel() call per field:
+ * at 40k sockets the helper calls were the largest cost of a snapshot.
+ */
+static __always_inline void iter_addrs(const struct sock_common *skc, __u16 family,
+				       __u8 *saddr, __u8 *daddr)
+{
+	__u32 *s = (__u32 *)saddr, *d = (__u32 *)daddr;
+
+	if (family == AF_INET) {
+		s[0] = skc->skc_rcv_saddr;
+		d[0] = skc->skc_daddr;
+		s[1] = s[2] = s[3] = d[1] = d[2] = d[3] = 0;
+		return;
+	}
+	for (int i = 0; i < 4; i++) {
+		s[i] = skc->skc_v6_rcv_saddr.in6_u.u6_addr32[i];
+		d[i] = skc->skc_v6_daddr.in6_u.u6_addr32[i];
+	}
+}
+
 SEC("iter/tcp")
 int iter_tcp(struct bpf_iter__tcp *ctx)
 {
@@ -567,18 +589,18 @@ int iter_tcp(struct bpf_iter__tcp *ctx)
 
 	if (!skc)
 		return 0;
-	r.state = BPF_CORE_READ(skc, skc_state);
+	r.state = skc->skc_state;
 	if (r.state == ST_NEW_SYN_RECV)
 		return 0;
-	r.family = BPF_CORE_READ(skc, skc_family);
-	r.sport = BPF_CORE_READ(skc, skc_num);
-	r.dport = bpf_ntohs(BPF_CORE_READ(skc, skc_dport));
-	r.netns = BPF_CORE_READ(skc, skc_net.net, ns.inum);
-	copy_addrs(skc, r.family, r.saddr, r.daddr);
+	r.family = skc->skc_family;
+	r.sport = skc->skc_num;
+	r.dport = bpf_ntohs(skc->skc_dport);
+	r.netns = skc->skc_net.net->ns.inum;
+	iter_addrs(skc, r.family, r.saddr, r.daddr);
 	if (r.state != ST_TIME_WAIT) {
 		struct sock *sk = (struct sock *)skc;
 
-		r.uid = BPF_CORE_READ(sk, sk_uid.val);
+		r.uid = BPF_CORE_READ(sk, sk_uid.val);	/* beyond sock_common: helper read */
 		r.ino = BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
 		key = (__u64)skc;
 		o = bpf_map_lookup_elem(&owners, &key);
@@ -598,6 +620,7 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
 	struct task_struct *task = ctx->task;
 	struct file *file = ctx->file;
 	struct ph_fd_rec r = {};
+	struct task_struct *leader;
 	struct socket *sock;
 	struct sock *sk;
 	__u16 family;
@@ -607,23 +630,29 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
 	sock = bpf_sock_from_file(file);
 	if (!sock)
 		return 0;
-	sk = BPF_CORE_READ(sock, sk);
-	if (!sk || !sk_is_tcp(sk, &family))
+	sk = sock->sk;
+	if (!sk)
 		return 0;
-	r.pid = BPF_CORE_READ(task, tgid);
+	family = sk->__sk_common.skc_family;
+	if ((family != AF_INET && family != AF_INET6) || sock->type != SOCK_STREAM ||
+	    BPF_CORE_READ_BITFIELD(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	r.pid = task->tgid;
 	if (target_tgid && r.pid != target_tgid)
 		return 0;
-	r.start_ns = task_start_ns(task);
+	leader = task->group_leader;
+	r.start_ns = bpf_core_field_exists(task->start_boottime) ?
+		leader->start_boottime : leader->start_time;
 	r.cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
-	r.uid = BPF_CORE_READ(task, cred, uid.val);
-	r.netns = sk_netns(sk);
-	r.ino = BPF_CORE_READ(file, f_inode, i_ino);
+	r.uid = task->cred->uid.val;
+	r.netns = sk->__sk_common.skc_net.net->ns.inum;
+	r.ino = file->f_inode->i_ino;
 	r.family = family;
-	r.state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	r.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	r.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	copy_addrs(&sk->__sk_common, family, r.saddr, r.daddr);
-	BPF_CORE_READ_STR_INTO(&r.comm, task, group_leader, comm);
+	r.state = sk->__sk_common.skc_state;
+	r.sport = sk->__sk_common.skc_num;
+	r.dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	iter_addrs(&sk->__sk_common, family, r.saddr, r.daddr);
+	bpf_probe_read_kernel_str(&r.comm, sizeof(r.comm), leader->comm);
 	bpf_seq_write(seq, &r, sizeof(r));
 	return 0;
 }
