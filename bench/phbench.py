@@ -707,11 +707,18 @@ def report(results, out):
         w("| command | sockets tracked | processes tracked | peak RSS idle | peak RSS loaded | "
           "BPF memlock |")
         w("| --- | --- | --- | --- | --- | --- |")
+        # one row per command: the median over its repetitions, with min and max
+        by_label = {}
         for r in mem:
-            w(f"| `{r['label']}` | {fmt(r.get('sockets_tracked'))} | "
+            by_label.setdefault(r["label"], []).append(r)
+        for label, rs in by_label.items():
+            r = rs[0]
+            idle = [x["idle_kb"] / 1024 for x in rs if x.get("idle_kb")]
+            peak = [x["peak_kb"] / 1024 for x in rs if x.get("peak_kb")]
+            w(f"| `{label}` | {fmt(r.get('sockets_tracked'))} | "
               f"{fmt(r.get('processes_tracked'))} | "
-              f"{fmt(r['idle_kb'] / 1024, 1) + ' MiB' if r.get('idle_kb') else '–'} | "
-              f"{fmt(r['peak_kb'] / 1024, 1)} MiB | "
+              f"{mmm(idle, 1, ' MiB') if idle else '–'} | "
+              f"{mmm(peak, 1, ' MiB')} | "
               f"{fmt(r['memlock'] / 1048576, 1) + ' MiB' if r.get('memlock') else '–'} |")
         w("")
         maps = m0.get("maps")
