@@ -39,7 +39,7 @@ static const char doc[] =
 "  porthog report ports.phtrace\n"
 "  porthog report --json ports.phtrace | jq '.offenders[0]'\n"
 "  porthog report --html report.html ports.phtrace\n"
-"  porthog report --events ports.phtrace | jq 'select(.type==\"connect_failed\")'\n"
+"  porthog report --events ports.phtrace | jq 'select(.event==\"connect_failed\")'\n"
 "  porthog report --at +42.5 ports.phtrace\n\n"
 PH_EXIT_CODES_HELP;
 

@@ -24,7 +24,7 @@ enum ph_exit {
 
 #define PH_EXIT_CODES_HELP \
 	"Exit codes: 0 ok, 1 runtime error, 2 bad usage, 3 not root, 4 no kernel BTF,\n" \
-	"  5 no usable probe backend, 6 bad trace file, 7 write error (disk full),\n" \
+	"  5 no usable probe backend, 6 bad trace file, 7 write error (disk full, --max-size),\n" \
 	"  8 trace file truncated (the readable part was reported).\n"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

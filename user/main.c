@@ -28,8 +28,10 @@ static void usage(FILE *f)
 		"Examples:\n"
 		"  sudo porthog top                    # live: processes and destinations\n"
 		"  sudo porthog trace --json           # every connect/failure/close as JSON\n"
-		"  sudo porthog record -o ports.phog --until-fail=10\n"
-		"  porthog report ports.phog --html ports.html\n\n%s", PH_EXIT_CODES_HELP);
+		"  sudo porthog record -o ports.phtrace --until-fail=10\n"
+		"  porthog report ports.phtrace --html ports.html\n"
+		"  sudo porthog serve                  # Prometheus metrics on 127.0.0.1:9873\n\n%s",
+		PH_EXIT_CODES_HELP);
 }
 
 int main(int argc, char **argv)
