@@ -144,7 +144,6 @@ static __always_inline void record_owner(const struct sock *sk)
 		return;
 
 	task = (struct task_struct *)bpf_get_current_task();
-	o.ts_ns = bpf_ktime_get_ns();
 	o.cgroup_id = bpf_get_current_cgroup_id();
 	o.start_ns = task_start_ns(task);
 	o.pid = id >> 32;

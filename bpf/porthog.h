@@ -39,7 +39,6 @@ enum ph_stat {
  * softirq or timer context are still attributed to the opener.
  */
 struct ph_owner {
-	__u64 ts_ns;		/* CLOCK_MONOTONIC, connect start */
 	__u64 cgroup_id;
 	__u64 start_ns;		/* group leader start, ns since boot (CLOCK_BOOTTIME) */
 	__u32 pid;		/* tgid */
