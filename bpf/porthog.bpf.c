@@ -99,21 +99,39 @@ static __always_inline void stat_inc(__u32 idx)
 		*v += 1;
 }
 
-static __always_inline __u32 sk_netns(const struct sock *sk)
+/*
+ * "direct": sk is a BTF pointer (tp_btf), so fields are plain loads (CO-RE
+ * relocated, faults read as zero); otherwise (raw_tp, kprobes, fentry) one
+ * bpf_probe_read_kernel() per field. The flag is a constant at every call.
+ */
+static __always_inline __u32 sk_netns(const struct sock *sk, bool direct)
 {
+	if (direct)
+		return sk->__sk_common.skc_net.net->ns.inum;
 	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 }
 
-static __always_inline bool sk_is_tcp(const struct sock *sk, __u16 *family)
+static __always_inline bool sk_is_tcp(const struct sock *sk, __u16 *family, bool direct)
 {
-	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
-	__u16 proto = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+	__u16 fam, proto;
 
+	if (direct) {
+		fam = sk->__sk_common.skc_family;
+		proto = BPF_CORE_READ_BITFIELD(sk, sk_protocol);
+	} else {
+		fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+		proto = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+	}
 	*family = fam;
 	return proto == IPPROTO_TCP && (fam == AF_INET || fam == AF_INET6);
 }
 
-static __always_inline __u16 sk_sport(const struct sock *sk)
+/*
+ * The local port, 0 until bind() or inet_hash_connect() set it. inet_sport,
+ * not skc_num: at X->CLOSE the port was already put back (skc_num is 0). It
+ * lies beyond struct sock, so even tp_btf reads it with a helper.
+ */
+static __always_inline __u16 sk_sport(const struct sock *sk, bool direct)
 {
 	const struct inet_sock *inet = (const struct inet_sock *)sk;
 
@@ -128,7 +146,7 @@ static __always_inline __u64 task_start_ns(struct task_struct *task)
 }
 
 /* Connect entry, process context: remember who owns this socket. */
-static __always_inline void record_owner(const struct sock *sk)
+static __always_inline void record_owner(const struct sock *sk, bool direct)
 {
 	struct task_struct *task;
 	struct ph_owner o = {};
@@ -138,9 +156,9 @@ static __always_inline void record_owner(const struct sock *sk)
 
 	if (target_tgid && (id >> 32) != target_tgid)
 		return;
-	if (!sk_is_tcp(sk, &family))
+	if (!sk_is_tcp(sk, &family, direct))
 		return;
-	if (target_netns && sk_netns(sk) != target_netns)
+	if (target_netns && sk_netns(sk, direct) != target_netns)
 		return;
 
 	task = (struct task_struct *)bpf_get_current_task();
@@ -149,7 +167,7 @@ static __always_inline void record_owner(const struct sock *sk)
 	o.pid = id >> 32;
 	o.tid = (__u32)id;
 	o.uid = (__u32)bpf_get_current_uid_gid();
-	o.bound_sport = sk_sport(sk);
+	o.bound_sport = sk_sport(sk, direct);
 	bpf_get_current_comm(o.comm, sizeof(o.comm));
 	bpf_map_update_elem(&owners, &key, &o, BPF_ANY);
 	stat_inc(PH_STAT_OWNERS_ADDED);
@@ -166,10 +184,31 @@ static __always_inline void submit(struct ph_event *e)
 	stat_inc(PH_STAT_EVENTS);
 }
 
+static __always_inline void copy_addrs_direct(const struct sock_common *skc, __u16 family,
+					      __u8 *saddr, __u8 *daddr)
+{
+	__u32 *s = (__u32 *)saddr, *d = (__u32 *)daddr;
+
+	if (family == AF_INET) {
+		s[0] = skc->skc_rcv_saddr;
+		d[0] = skc->skc_daddr;
+		s[1] = s[2] = s[3] = d[1] = d[2] = d[3] = 0;
+		return;
+	}
+	for (int i = 0; i < 4; i++) {
+		s[i] = skc->skc_v6_rcv_saddr.in6_u.u6_addr32[i];
+		d[i] = skc->skc_v6_daddr.in6_u.u6_addr32[i];
+	}
+}
+
 /* 16-byte address fields; IPv4 fills the first 4 bytes and zeroes the rest */
 static __always_inline void copy_addrs(const struct sock_common *skc, __u16 family,
-				       __u8 *saddr, __u8 *daddr)
+				       __u8 *saddr, __u8 *daddr, bool direct)
 {
+	if (direct) {
+		copy_addrs_direct(skc, family, saddr, daddr);
+		return;
+	}
 	if (family == AF_INET) {
 		__builtin_memset(saddr, 0, 16);
 		__builtin_memset(daddr, 0, 16);
@@ -183,9 +222,10 @@ static __always_inline void copy_addrs(const struct sock_common *skc, __u16 fami
 
 static __always_inline void fill_event(struct ph_event *e, const struct sock *sk,
 				      const struct ph_owner *o, __u8 type, __s32 err,
-				      __u8 oldstate, __u8 flags)
+				      __u8 oldstate, __u8 flags, bool direct)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 family = direct ? sk->__sk_common.skc_family :
+		BPF_CORE_READ(sk, __sk_common.skc_family);
 
 	e->ts_ns = bpf_ktime_get_ns();
 	e->cgroup_id = o->cgroup_id;
@@ -193,21 +233,22 @@ static __always_inline void fill_event(struct ph_event *e, const struct sock *sk
 	e->pid = o->pid;
 	e->tid = o->tid;
 	e->uid = o->uid;
-	e->netns = sk_netns(sk);
+	e->netns = sk_netns(sk, direct);
 	e->err = err;
-	e->sport = type == PH_EV_CONNECT_FAILED && !o->bound_sport ? 0 : sk_sport(sk);
-	e->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	e->sport = type == PH_EV_CONNECT_FAILED && !o->bound_sport ? 0 : sk_sport(sk, direct);
+	e->dport = bpf_ntohs(direct ? sk->__sk_common.skc_dport :
+			     BPF_CORE_READ(sk, __sk_common.skc_dport));
 	e->type = type;
 	e->family = family;
 	e->oldstate = oldstate;
 	e->flags = flags | (o->bound_sport ? PH_F_BOUND : 0);
-	copy_addrs(&sk->__sk_common, family, e->saddr, e->daddr);
+	copy_addrs(&sk->__sk_common, family, e->saddr, e->daddr, direct);
 	__builtin_memcpy(e->comm, o->comm, sizeof(e->comm));
 }
 
 /* Emit one event for a socket whose owner is known. */
 static __always_inline void emit(const struct sock *sk, const struct ph_owner *o,
-				 __u8 type, __s32 err, __u8 oldstate, __u8 flags)
+				 __u8 type, __s32 err, __u8 oldstate, __u8 flags, bool direct)
 {
 	struct ph_event *e;
 
@@ -216,25 +257,25 @@ static __always_inline void emit(const struct sock *sk, const struct ph_owner *o
 		stat_inc(PH_STAT_LOST);
 		return;
 	}
-	fill_event(e, sk, o, type, err, oldstate, flags);
+	fill_event(e, sk, o, type, err, oldstate, flags, direct);
 	submit(e);
 }
 
 /* connect() could not get a port; in process context of the connecting task */
 static __always_inline void emit_failure(const struct sock *sk, const struct ph_owner *o,
-					 __s32 err, __u8 oldstate)
+					 __s32 err, __u8 oldstate, bool direct)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid(), zero = 0;
 	struct ph_event *e;
 
 	if (!syscall_errno) {
-		emit(sk, o, PH_EV_CONNECT_FAILED, err, oldstate, 0);
+		emit(sk, o, PH_EV_CONNECT_FAILED, err, oldstate, 0, direct);
 		return;
 	}
 	e = bpf_map_lookup_elem(&scratch, &zero);
 	if (!e)
 		return;
-	fill_event(e, sk, o, PH_EV_CONNECT_FAILED, err, oldstate, 0);
+	fill_event(e, sk, o, PH_EV_CONNECT_FAILED, err, oldstate, 0, direct);
 	bpf_map_update_elem(&pending, &tid, e, BPF_ANY);
 }
 
@@ -248,12 +289,12 @@ static __always_inline void hash_connect_done(const struct sock *sk, int ret)
 	if (!o)
 		return;
 	if (ret) {
-		emit_failure(sk, o, -ret, ST_SYN_SENT);
+		emit_failure(sk, o, -ret, ST_SYN_SENT, false);
 		bpf_map_delete_elem(&owners, &key);
 		return;
 	}
 	o->connected = 1;
-	emit(sk, o, PH_EV_CONNECT, 0, ST_SYN_SENT, 0);
+	emit(sk, o, PH_EV_CONNECT, 0, ST_SYN_SENT, 0, false);
 }
 
 static __always_inline __u32 tcp_segs_out(const struct sock *sk)
@@ -265,7 +306,8 @@ static __always_inline __u32 tcp_segs_out(const struct sock *sk)
 	return 1;
 }
 
-static __always_inline int handle_set_state(const struct sock *sk, int oldstate, int newstate)
+static __always_inline int handle_set_state(const struct sock *sk, int oldstate, int newstate,
+					    bool direct)
 {
 	__u64 key = (__u64)sk;
 	struct ph_owner *o;
@@ -274,7 +316,7 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 	if (oldstate == ST_CLOSE && newstate == ST_SYN_SENT) {
 		/* inside tcp_v{4,6}_connect(), before inet_hash_connect() */
 		if (backend == PH_BACKEND_TRACEPOINT)
-			record_owner(sk);
+			record_owner(sk, direct);
 		return 0;
 	}
 	/* most transitions need nothing: skip the map lookup */
@@ -294,14 +336,14 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 		 * the failure is then EADDRNOTAVAIL for the 4-tuple.
 		 */
 		if (newstate == ST_CLOSE && tcp_segs_out(sk) == 0 &&
-		    (sk_sport(sk) == 0 || o->bound_sport)) {
-			emit_failure(sk, o, EADDRNOTAVAIL, oldstate);
+		    (sk_sport(sk, direct) == 0 || o->bound_sport)) {
+			emit_failure(sk, o, EADDRNOTAVAIL, oldstate, direct);
 			bpf_map_delete_elem(&owners, &key);
 			return 0;
 		}
 		/* first transition out of SYN_SENT: the port is now known */
 		o->connected = 1;
-		emit(sk, o, PH_EV_CONNECT, 0, oldstate, 0);
+		emit(sk, o, PH_EV_CONNECT, 0, oldstate, 0, direct);
 	}
 
 	if (newstate != ST_CLOSE)
@@ -310,7 +352,7 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 		/* tcp_time_wait() hands the port to a timewait sock, then closes */
 		if (oldstate == ST_FIN_WAIT1 || oldstate == ST_FIN_WAIT2 || oldstate == ST_CLOSING)
 			flags |= PH_F_TIME_WAIT;
-		emit(sk, o, PH_EV_CLOSE, 0, oldstate, flags);
+		emit(sk, o, PH_EV_CLOSE, 0, oldstate, flags, direct);
 	}
 	bpf_map_delete_elem(&owners, &key);
 	return 0;
@@ -319,13 +361,13 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(tp_set_state, const struct sock *sk, int oldstate, int newstate)
 {
-	return handle_set_state(sk, oldstate, newstate);
+	return handle_set_state(sk, oldstate, newstate, true);
 }
 
 SEC("raw_tp/inet_sock_set_state")
 int BPF_PROG(raw_set_state, const struct sock *sk, int oldstate, int newstate)
 {
-	return handle_set_state(sk, oldstate, newstate);
+	return handle_set_state(sk, oldstate, newstate, false);
 }
 
 /*
@@ -333,7 +375,7 @@ int BPF_PROG(raw_set_state, const struct sock *sk, int oldstate, int newstate)
  * and no state change reveals it until it times out. Its first SYN
  * retransmit (after the initial RTO, 1 s) does: report the connect then.
  */
-static __always_inline int handle_retransmit(const struct sock *sk)
+static __always_inline int handle_retransmit(const struct sock *sk, bool direct)
 {
 	__u64 key = (__u64)sk;
 	struct ph_owner *o;
@@ -344,34 +386,34 @@ static __always_inline int handle_retransmit(const struct sock *sk)
 	if (!o || o->connected)
 		return 0;
 	o->connected = 1;
-	emit(sk, o, PH_EV_CONNECT, 0, ST_SYN_SENT, PH_F_SYN_SENT);
+	emit(sk, o, PH_EV_CONNECT, 0, ST_SYN_SENT, PH_F_SYN_SENT, direct);
 	return 0;
 }
 
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(tp_retransmit, const struct sock *sk)
 {
-	return handle_retransmit(sk);
+	return handle_retransmit(sk, true);
 }
 
 SEC("raw_tp/tcp_retransmit_skb")
 int BPF_PROG(raw_retransmit, const struct sock *sk)
 {
-	return handle_retransmit(sk);
+	return handle_retransmit(sk, false);
 }
 
 /* fentry backend */
 SEC("fentry/tcp_v4_connect")
 int BPF_PROG(fentry_v4_connect, struct sock *sk)
 {
-	record_owner(sk);
+	record_owner(sk, false);
 	return 0;
 }
 
 SEC("fentry/tcp_v6_connect")
 int BPF_PROG(fentry_v6_connect, struct sock *sk)
 {
-	record_owner(sk);
+	record_owner(sk, false);
 	return 0;
 }
 
@@ -393,14 +435,14 @@ int BPF_PROG(fexit_hash6_connect, struct inet_timewait_death_row *dr, struct soc
 SEC("kprobe/tcp_v4_connect")
 int BPF_KPROBE(kprobe_v4_connect, struct sock *sk)
 {
-	record_owner(sk);
+	record_owner(sk, false);
 	return 0;
 }
 
 SEC("kprobe/tcp_v6_connect")
 int BPF_KPROBE(kprobe_v6_connect, struct sock *sk)
 {
-	record_owner(sk);
+	record_owner(sk, false);
 	return 0;
 }
 
