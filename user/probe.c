@@ -343,12 +343,26 @@ void ph_probe_stats(struct ph_probe *p, __u64 out[PH_STAT_MAX])
 	__u64 vals[ncpu > 0 ? ncpu : 1];
 	int fd = bpf_map__fd(p->skel->maps.stats);
 
+	struct bpf_program *prog;
+
 	for (__u32 k = 0; k < PH_STAT_MAX; k++) {
 		out[k] = 0;
 		if (ncpu <= 0 || bpf_map_lookup_elem(fd, &k, vals))
 			continue;
 		for (int c = 0; c < ncpu; c++)
 			out[k] += vals[c];
+	}
+	/*
+	 * A tracepoint hit while the same program already runs on that CPU (a
+	 * softirq interrupting it) is skipped by the kernel: an event lost too.
+	 */
+	bpf_object__for_each_program(prog, p->skel->obj) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int pfd = bpf_program__fd(prog);
+
+		if (pfd >= 0 && !bpf_obj_get_info_by_fd(pfd, &info, &len))
+			out[PH_STAT_LOST] += info.recursion_misses;
 	}
 }
 
