@@ -602,23 +602,6 @@ int sys_exit_connect(struct connect_exit_ctx *ctx)
  * faults read as zero) instead of one bpf_probe_read_kernel() call per field:
  * at 40k sockets the helper calls were the largest cost of a snapshot.
  */
-static __always_inline void iter_addrs(const struct sock_common *skc, __u16 family,
-				       __u8 *saddr, __u8 *daddr)
-{
-	__u32 *s = (__u32 *)saddr, *d = (__u32 *)daddr;
-
-	if (family == AF_INET) {
-		s[0] = skc->skc_rcv_saddr;
-		d[0] = skc->skc_daddr;
-		s[1] = s[2] = s[3] = d[1] = d[2] = d[3] = 0;
-		return;
-	}
-	for (int i = 0; i < 4; i++) {
-		s[i] = skc->skc_v6_rcv_saddr.in6_u.u6_addr32[i];
-		d[i] = skc->skc_v6_daddr.in6_u.u6_addr32[i];
-	}
-}
-
 SEC("iter/tcp")
 int iter_tcp(struct bpf_iter__tcp *ctx)
 {
@@ -637,7 +620,7 @@ int iter_tcp(struct bpf_iter__tcp *ctx)
 	r.sport = skc->skc_num;
 	r.dport = bpf_ntohs(skc->skc_dport);
 	r.netns = skc->skc_net.net->ns.inum;
-	iter_addrs(skc, r.family, r.saddr, r.daddr);
+	copy_addrs_direct(skc, r.family, r.saddr, r.daddr);
 	if (r.state != ST_TIME_WAIT) {
 		struct sock *sk = (struct sock *)skc;
 
@@ -692,7 +675,7 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
 	r.state = sk->__sk_common.skc_state;
 	r.sport = sk->__sk_common.skc_num;
 	r.dport = bpf_ntohs(sk->__sk_common.skc_dport);
-	iter_addrs(&sk->__sk_common, family, r.saddr, r.daddr);
+	copy_addrs_direct(&sk->__sk_common, family, r.saddr, r.daddr);
 	bpf_probe_read_kernel_str(&r.comm, sizeof(r.comm), leader->comm);
 	bpf_seq_write(seq, &r, sizeof(r));
 	return 0;
