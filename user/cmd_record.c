@@ -702,14 +702,9 @@ static int record_loop(struct recorder *r)
 
 static void recorder_free(struct recorder *r)
 {
-	struct hnode *n, *tmp;
-	size_t i;
-
 	ring_free(r);
 	free(r->nets_written);
-	htab_for_each(&r->procs_written, n, tmp, i)
-		free(htab_entry(n, struct key_ent, node));
-	htab_free(&r->procs_written);
+	htab_free_entries(&r->procs_written, offsetof(struct key_ent, node));
 }
 
 static __u64 file_size(const char *path)

@@ -40,6 +40,16 @@ void htab_free(struct htab *h)
 	h->nbuckets = h->count = 0;
 }
 
+void htab_free_entries(struct htab *h, size_t node_off)
+{
+	struct hnode *n, *tmp;
+	size_t i;
+
+	htab_for_each(h, n, tmp, i)
+		free((char *)n - node_off);
+	htab_free(h);
+}
+
 static const void *node_key(const struct htab *h, const struct hnode *n)
 {
 	return (const char *)n + h->key_off;

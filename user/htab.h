@@ -24,6 +24,8 @@ struct htab {
 
 void htab_init(struct htab *h, size_t key_off, size_t key_size);
 void htab_free(struct htab *h);	/* frees the buckets, not the entries */
+/* Frees every entry (plain malloc'ed structs, their hnode at node_off), then the buckets. */
+void htab_free_entries(struct htab *h, size_t node_off);
 struct hnode *htab_find(const struct htab *h, const void *key);
 int htab_insert(struct htab *h, struct hnode *n);
 void htab_remove(struct htab *h, struct hnode *n);

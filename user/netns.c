@@ -35,14 +35,9 @@ struct ph_netns_reg *ph_netns_reg_new(void)
 
 void ph_netns_reg_free(struct ph_netns_reg *r)
 {
-	struct hnode *n, *tmp;
-	size_t i;
-
 	if (!r)
 		return;
-	htab_for_each(&r->map, n, tmp, i)
-		free(htab_entry(n, struct ns_ent, node));
-	htab_free(&r->map);
+	htab_free_entries(&r->map, offsetof(struct ns_ent, node));
 	free(r);
 }
 

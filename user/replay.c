@@ -73,16 +73,6 @@ struct ph_replay *ph_replay_new(const struct ph_replay_opts *o)
 	return r;
 }
 
-static void free_htab(struct htab *h, size_t off)
-{
-	struct hnode *n, *tmp;
-	size_t i;
-
-	htab_for_each(h, n, tmp, i)
-		free((char *)n - off);
-	htab_free(h);
-}
-
 void ph_replay_free(struct ph_replay *r)
 {
 	if (!r)
@@ -98,8 +88,8 @@ void ph_replay_free(struct ph_replay *r)
 	}
 	free(r->s.offenders);
 	free(r->s.dests);
-	free_htab(&r->offs, offsetof(struct off_ent, node));
-	free_htab(&r->dsts, offsetof(struct dst_ent, node));
+	htab_free_entries(&r->offs, offsetof(struct off_ent, node));
+	htab_free_entries(&r->dsts, offsetof(struct dst_ent, node));
 	ph_acct_free(r->acct);
 	free(r);
 }
