@@ -137,3 +137,8 @@ const struct argp ph_live_argp = {
 	.parser = live_parse,
 	.children = live_children,
 };
+
+const struct argp_child ph_live_children[] = {
+	{ &ph_live_argp, 0, "Accounting options:", 2 },
+	{},
+};

@@ -22,6 +22,8 @@ extern const struct argp ph_probe_argp;
 /* Accounting options (snapshot mode, bounds), with the probe options as a child. */
 struct ph_live_opts;
 extern const struct argp ph_live_argp;
+/* argp children of the commands that account (top, snapshot, record, serve) */
+extern const struct argp_child ph_live_children[];
 
 /* Parse argv for a subcommand; returns 0 or PH_EXIT_USAGE. */
 int ph_argp_parse(const struct argp *argp, int argc, char **argv, void *input);

@@ -215,16 +215,11 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-static const struct argp_child children[] = {
-	{ &ph_live_argp, 0, "Accounting options:", 2 },
-	{},
-};
-
 static const struct argp argp = {
 	.options = options,
 	.parser = parse_arg,
 	.doc = doc,
-	.children = children,
+	.children = ph_live_children,
 };
 
 /* One rendering of /metrics in both formats; refs protected by server.lock. */
