@@ -47,7 +47,8 @@ class Netns:
     """A fresh network namespace with a narrowed ephemeral port range."""
 
     def __init__(self, name, lo=41000, hi=41063):
-        self.name = name
+        # PH_NS_PREFIX keeps concurrent test runs (several work trees) apart
+        self.name = name = os.environ.get("PH_NS_PREFIX", "") + name
         subprocess.run(["ip", "netns", "del", name], stderr=subprocess.DEVNULL)
         subprocess.run(["ip", "netns", "add", name], check=True)
         self.run(["ip", "link", "set", "lo", "up"])
