@@ -41,6 +41,10 @@ const volatile __u8 backend = PH_BACKEND_TRACEPOINT;
 const volatile __u32 wakeup_bytes = 0;
 /* hold connect_failed until connect() returns, and report its real errno */
 const volatile bool syscall_errno = false;
+/* iter/tcp: add the socket activity part of struct ph_sock_rec */
+const volatile bool sock_activity = true;
+/* jiffies per second; user space supplies it when no kernel config is readable */
+extern unsigned int CONFIG_HZ __kconfig __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -602,6 +606,40 @@ int sys_exit_connect(struct connect_exit_ctx *ctx)
  * faults read as zero) instead of one bpf_probe_read_kernel() call per field:
  * at 40k sockets the helper calls were the largest cost of a snapshot.
  */
+static __always_inline __u32 jiffies_to_ms(__u32 j)
+{
+	__u64 ms = (__u64)j * 1000 / CONFIG_HZ;
+
+	return ms > 0xffffffffULL ? 0xffffffff : ms;
+}
+
+/*
+ * Activity of a full TCP socket: how long since data went each way, how much
+ * went, and the SYNs resent. A few loads from the tcp_sock the walk is at.
+ */
+static __always_inline void sock_activity_read(struct sock_common *skc, struct ph_sock_rec *r)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
+	struct inet_bind_bucket *tb;
+	__u32 now;
+
+	if (!tp || !CONFIG_HZ)
+		return;
+	now = (__u32)bpf_jiffies64();
+	r->tx_idle_ms = jiffies_to_ms(now - tp->lsndtime);
+	r->rx_idle_ms = jiffies_to_ms(now - tp->inet_conn.icsk_ack.lrcvtime);
+	r->segs_out = tp->segs_out;
+	r->segs_in = tp->segs_in;
+	r->bytes_acked = tp->bytes_acked;
+	r->bytes_received = tp->bytes_received;
+	r->retrans = tp->inet_conn.icsk_retransmits;
+	r->flags |= PH_SR_ACTIVITY;
+	/* connect() marks the buckets it creates fastreuse -1; bind() sets 0 or 1 */
+	tb = tp->inet_conn.icsk_bind_hash;
+	if (tb && tb->fastreuse >= 0)
+		r->flags |= PH_SR_BOUND;
+}
+
 SEC("iter/tcp")
 int iter_tcp(struct bpf_iter__tcp *ctx)
 {
@@ -631,8 +669,12 @@ int iter_tcp(struct bpf_iter__tcp *ctx)
 		if (o) {
 			r.owner_pid = o->pid;
 			r.owner_start_ns = o->start_ns;
+			if (o->bound_sport)
+				r.flags |= PH_SR_BOUND;
 		}
 	}
+	if (sock_activity && r.state != ST_TIME_WAIT)
+		sock_activity_read(skc, &r);
 	bpf_seq_write(seq, &r, sizeof(r));
 	return 0;
 }

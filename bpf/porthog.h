@@ -71,7 +71,15 @@ struct ph_event {
 	char comm[PH_COMM_LEN];
 };
 
-/* Record written by the iter/tcp program: one per TCP socket in a netns. 72 bytes. */
+/* ph_sock_rec.flags */
+#define PH_SR_ACTIVITY		0x01	/* the activity fields are set (a full tcp_sock) */
+#define PH_SR_BOUND		0x02	/* its port came from bind(), not from connect() */
+
+/*
+ * Record written by the iter/tcp program: one per TCP socket in a netns. 104 bytes.
+ * The first 72 bytes are the original record; the activity part (from struct
+ * tcp_sock, for `explain`) was appended after it, and flags/retrans took the pad.
+ */
 struct ph_sock_rec {
 	__u64 owner_start_ns;	/* 0 if no owner known */
 	__u32 owner_pid;	/* 0 if no owner known */
@@ -82,9 +90,17 @@ struct ph_sock_rec {
 	__u16 dport;
 	__u8 family;
 	__u8 state;		/* TCP state, TIME_WAIT included */
-	__u8 pad[2];
+	__u8 flags;		/* PH_SR_* */
+	__u8 retrans;		/* icsk_retransmits: SYNs resent, for SYN_SENT */
 	__u8 saddr[16];
 	__u8 daddr[16];
+	/* activity, valid with PH_SR_ACTIVITY; 0 for TIME_WAIT and request socks */
+	__u32 tx_idle_ms;	/* since data was last sent (lsndtime) */
+	__u32 rx_idle_ms;	/* since data was last received (icsk_ack.lrcvtime) */
+	__u32 segs_out;
+	__u32 segs_in;
+	__u64 bytes_acked;
+	__u64 bytes_received;
 };
 
 /*

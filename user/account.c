@@ -35,6 +35,24 @@ struct sock_ent {
 	__u64 touched_ns;	/* last event for it */
 	__u64 opened_ns;
 	struct proc_ent *owner;
+	struct ph_sock_act act;
+};
+
+/* A flow: one process's connections to one destination (events part). */
+struct flow_key {
+	struct ph_proc_key owner;
+	struct ph_dest_key dest;
+};
+
+struct flow_ent {
+	struct hnode node;
+	struct flow_key key;
+	__u64 opened, closed, closed_tw, failed, opened_bound;
+	__u64 last_ns;		/* last event */
+	__u32 life_n, life_pos;
+	float life_s[PH_LIFE_KEEP];
+	__u32 nsocks, fill;	/* scratch of ph_acct_flows */
+	__s64 view_idx;
 };
 
 struct proc_ent {
@@ -85,8 +103,9 @@ struct ino_owner {
 
 struct ph_acct {
 	struct ph_acct_opts o;
-	struct htab socks, procs, dests, nets, inos;
+	struct htab socks, procs, dests, nets, inos, flows;
 	__u64 gen;
+	__u64 start_ns;		/* first input */
 	__u64 walk_start_ns;
 	__u64 now_ns, last_tick_ns;
 	__u64 sockets_dropped, events;
@@ -98,6 +117,10 @@ struct ph_acct {
 	size_t ndviews, dview_cap;
 	struct ph_netns_view *nviews;
 	size_t nnviews, nview_cap;
+	struct ph_flow_view *fviews;
+	size_t fview_cap;
+	struct ph_flow_sock *fsocks;
+	size_t fsock_cap;
 };
 
 static inline void bit_set(__u64 *m, __u16 port)
@@ -155,6 +178,8 @@ struct ph_acct *ph_acct_new(const struct ph_acct_opts *o)
 		  sizeof(__u32));
 	htab_init(&a->inos, offsetof(struct ino_owner, ino) - offsetof(struct ino_owner, node),
 		  sizeof(__u32));
+	htab_init(&a->flows, offsetof(struct flow_ent, key) - offsetof(struct flow_ent, node),
+		  sizeof(struct flow_key));
 	return a;
 }
 
@@ -200,6 +225,7 @@ void ph_acct_free(struct ph_acct *a)
 		free(ns);
 	}
 	clear_inos(a);
+	htab_free_entries(&a->flows, offsetof(struct flow_ent, node));
 	htab_free(&a->socks);
 	htab_free(&a->procs);
 	htab_free(&a->dests);
@@ -208,6 +234,8 @@ void ph_acct_free(struct ph_acct *a)
 	free(a->pviews);
 	free(a->dviews);
 	free(a->nviews);
+	free(a->fviews);
+	free(a->fsocks);
 	free(a);
 }
 
@@ -407,15 +435,62 @@ static struct dest_ent *touch_dest(struct ph_acct *a, const struct sock_key *k, 
 	return d;
 }
 
+static void advance(struct ph_acct *a, __u64 ts)
+{
+	if (ts > a->now_ns)
+		a->now_ns = ts;
+	if (!a->start_ns)
+		a->start_ns = ts;
+}
+
+static struct flow_ent *get_flow(struct ph_acct *a, const struct ph_proc_key *owner,
+				 const struct sock_key *k, bool create)
+{
+	struct flow_key fk;
+	struct hnode *n;
+	struct flow_ent *f;
+
+	memset(&fk, 0, sizeof(fk));
+	if (owner)
+		fk.owner = *owner;
+	dest_key_of(k, &fk.dest);
+	n = htab_find(&a->flows, &fk);
+	if (n)
+		return htab_entry(n, struct flow_ent, node);
+	if (!create || a->flows.count >= a->o.max_sockets)
+		return NULL;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->key = fk;
+	f->last_ns = a->now_ns;
+	if (htab_insert(&a->flows, &f->node)) {
+		free(f);
+		return NULL;
+	}
+	return f;
+}
+
+/* The flow an event counts in: its process and destination. */
+static struct flow_ent *event_flow(struct ph_acct *a, const struct proc_ent *p,
+				   const struct sock_key *k, __u64 ts)
+{
+	struct flow_ent *f = get_flow(a, p ? &p->key : NULL, k, true);
+
+	if (f)
+		f->last_ns = ts;
+	return f;
+}
+
 void ph_acct_event(struct ph_acct *a, const struct ph_event *e)
 {
+	struct flow_ent *f;
 	struct proc_ent *p;
 	struct sock_ent *s;
 	struct sock_key k;
 
 	a->events++;
-	if (e->ts_ns > a->now_ns)
-		a->now_ns = e->ts_ns;
+	advance(a, e->ts_ns);
 	get_netns(a, e->netns);
 	p = get_proc(a, e->pid, start_ticks(e->start_ns), true);
 	if (p) {
@@ -429,6 +504,12 @@ void ph_acct_event(struct ph_acct *a, const struct ph_event *e)
 	case PH_EV_CONNECT:
 		if (p)
 			p->opened++;
+		f = event_flow(a, p, &k, e->ts_ns);
+		if (f) {
+			f->opened++;
+			if (e->flags & PH_F_BOUND)
+				f->opened_bound++;
+		}
 		if (!port_in_range(a, e->netns, e->sport))
 			break;
 		s = find_sock(a, &k);
@@ -440,6 +521,8 @@ void ph_acct_event(struct ph_acct *a, const struct ph_event *e)
 		s->owner = p;
 		s->opened_ns = e->ts_ns;
 		s->touched_ns = e->ts_ns;
+		if (e->flags & PH_F_BOUND)
+			s->act.flags |= PH_SR_BOUND;
 		/* a destination stays known while connects flow, held at a tick or not */
 		touch_dest(a, &k, e->ts_ns);
 		break;
@@ -451,12 +534,27 @@ void ph_acct_event(struct ph_acct *a, const struct ph_event *e)
 
 			if (d)
 				d->failed++;
+			f = event_flow(a, p, &k, e->ts_ns);
+			if (f)
+				f->failed++;
 		}
 		break;
 	case PH_EV_CLOSE:
 		if (p)
 			p->closed++;
 		s = find_sock(a, &k);
+		f = event_flow(a, p, &k, e->ts_ns);
+		if (f) {
+			f->closed++;
+			if (e->flags & PH_F_TIME_WAIT)
+				f->closed_tw++;
+			if (s && s->opened_ns && e->ts_ns >= s->opened_ns) {
+				f->life_s[f->life_pos] = (e->ts_ns - s->opened_ns) / 1e9;
+				f->life_pos = (f->life_pos + 1) % PH_LIFE_KEEP;
+				if (f->life_n < PH_LIFE_KEEP)
+					f->life_n++;
+			}
+		}
 		if (!s)
 			break;
 		if (e->flags & PH_F_TIME_WAIT) {
@@ -473,8 +571,7 @@ void ph_acct_walk_begin(struct ph_acct *a)
 {
 	a->gen++;
 	a->walk_start_ns = mono_ns();
-	if (a->walk_start_ns > a->now_ns)
-		a->now_ns = a->walk_start_ns;
+	advance(a, a->walk_start_ns);
 	clear_inos(a);
 }
 
@@ -552,6 +649,21 @@ void ph_acct_walk_sock(struct ph_acct *a, const struct ph_sock_rec *r)
 		s->touched_ns = a->now_ns;
 	s->state = r->state;
 	s->gen = a->gen;
+	if (r->flags & PH_SR_ACTIVITY) {
+		__u8 bound = s->act.flags & PH_SR_BOUND;
+
+		s->act.ts_ns = a->walk_start_ns;
+		s->act.bytes_acked = r->bytes_acked;
+		s->act.bytes_received = r->bytes_received;
+		s->act.tx_idle_ms = r->tx_idle_ms;
+		s->act.rx_idle_ms = r->rx_idle_ms;
+		s->act.segs_out = r->segs_out;
+		s->act.segs_in = r->segs_in;
+		s->act.retrans = r->retrans;
+		s->act.flags = r->flags | bound;
+	} else {
+		s->act.flags |= r->flags & PH_SR_BOUND;
+	}
 	if (r->ino)
 		s->ino = r->ino;
 	if (!s->owner && r->owner_pid)
@@ -587,8 +699,7 @@ void ph_acct_restore_begin(struct ph_acct *a, __u64 ts_ns)
 {
 	a->gen++;
 	a->walk_start_ns = ts_ns;
-	if (ts_ns > a->now_ns)
-		a->now_ns = ts_ns;
+	advance(a, ts_ns);
 }
 
 void ph_acct_restore_end(struct ph_acct *a)
@@ -627,6 +738,7 @@ void ph_acct_add_sock(struct ph_acct *a, const struct ph_sock_entry *e)
 		return;
 	s->state = e->state;
 	s->opened_ns = e->opened_ns;
+	s->act = e->act;
 	s->touched_ns = a->now_ns;
 	s->gen = a->gen;
 	if (e->owner.pid)
@@ -665,6 +777,7 @@ size_t ph_acct_socks(struct ph_acct *a, struct ph_sock_entry **out)
 		if (s->owner)
 			e->owner = s->owner->key;
 		e->opened_ns = s->opened_ns;
+		e->act = s->act;
 	}
 	htab_for_each(&a->nets, n, tmp, i) {
 		ns = htab_entry(n, struct netns_ent, node);
@@ -707,6 +820,27 @@ static void age_procs(struct ph_acct *a)
 		htab_remove(&a->procs, n);
 		free_meta(&p->meta);
 		free(p);
+	}
+}
+
+/*
+ * A flow without events for this long forgets its counts and lifetimes (its
+ * sockets, if any, bring it back): 5 TIME_WAIT periods.
+ */
+#define FLOW_TTL_S	300
+
+static void age_flows(struct ph_acct *a)
+{
+	struct hnode *n, *tmp;
+	size_t i;
+
+	htab_for_each(&a->flows, n, tmp, i) {
+		struct flow_ent *f = htab_entry(n, struct flow_ent, node);
+
+		if ((a->now_ns - f->last_ns) / 1e9 > FLOW_TTL_S) {
+			htab_remove(&a->flows, n);
+			free(f);
+		}
 	}
 }
 
@@ -776,11 +910,11 @@ void ph_acct_tick(struct ph_acct *a, __u64 now)
 		(now - a->last_tick_ns) / 1e9 : 0;
 	size_t i, k;
 
-	if (now > a->now_ns)
-		a->now_ns = now;
+	advance(a, now);
 	now = a->now_ns;
 
 	age_procs(a);
+	age_flows(a);
 	if (a->o.tw_expire_s > 0) {
 		/* no walks in a replay: a timewait socket expires on its own */
 		htab_for_each(&a->socks, n, tmp, i) {
@@ -1049,6 +1183,130 @@ size_t ph_acct_netns_views(struct ph_acct *a, const struct ph_netns_view **out)
 {
 	*out = a->nviews;
 	return a->nnviews;
+}
+
+/* The sockets ph_acct_tick counts: outbound, ephemeral, not a listener's port. */
+static bool sock_counted(struct ph_acct *a, const struct sock_ent *s)
+{
+	struct hnode *nn = htab_find(&a->nets, &s->key.netns);
+	struct netns_ent *ns = nn ? htab_entry(nn, struct netns_ent, node) : NULL;
+
+	if (!ns || !in_range(ns, s->key.sport) || bit_test(ns->busy, s->key.sport))
+		return false;
+	return s->state != PH_ST_CLOSE && s->state != PH_ST_LISTEN;
+}
+
+static int cmp_float(const void *x, const void *y)
+{
+	float a = *(const float *)x, b = *(const float *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+static double pct(const float *sorted, __u32 n, double q)
+{
+	return n ? sorted[(__u32)(q * (n - 1) + 0.5)] : NAN;
+}
+
+static void flow_view_fill(struct ph_acct *a, struct flow_ent *f, struct ph_flow_view *v)
+{
+	struct proc_ent *p = f->key.owner.pid ?
+		get_proc(a, f->key.owner.pid, f->key.owner.start, false) : NULL;
+	float life[PH_LIFE_KEEP];
+
+	memset(v, 0, sizeof(*v));
+	v->owner = f->key.owner;
+	v->meta = p ? &p->meta : NULL;
+	v->dest = f->key.dest;
+	v->opened = f->opened;
+	v->closed = f->closed;
+	v->closed_tw = f->closed_tw;
+	v->failed = f->failed;
+	v->opened_bound = f->opened_bound;
+	v->watched_s = a->start_ns ? (a->now_ns - a->start_ns) / 1e9 : 0;
+	v->life_n = f->life_n;
+	memcpy(life, f->life_s, f->life_n * sizeof(float));
+	qsort(life, f->life_n, sizeof(float), cmp_float);
+	v->life_p50_s = pct(life, f->life_n, 0.5);
+	v->life_p90_s = pct(life, f->life_n, 0.9);
+}
+
+size_t ph_acct_flows(struct ph_acct *a, const struct ph_flow_view **out)
+{
+	struct hnode *n, *tmp;
+	size_t i, nf = 0, total = 0;
+
+	htab_for_each(&a->flows, n, tmp, i) {
+		struct flow_ent *f = htab_entry(n, struct flow_ent, node);
+
+		f->nsocks = f->fill = 0;
+		f->view_idx = -1;
+	}
+	htab_for_each(&a->socks, n, tmp, i) {
+		struct sock_ent *s = htab_entry(n, struct sock_ent, node);
+		struct flow_ent *f;
+
+		if (!sock_counted(a, s))
+			continue;
+		f = get_flow(a, s->owner ? &s->owner->key : NULL, &s->key, true);
+		if (!f)
+			continue;
+		f->nsocks++;
+		total++;
+	}
+	grow_array((void **)&a->fviews, &a->fview_cap, a->flows.count + 1, sizeof(*a->fviews));
+	grow_array((void **)&a->fsocks, &a->fsock_cap, total + 1, sizeof(*a->fsocks));
+	if (!a->fviews || !a->fsocks) {
+		*out = NULL;
+		return 0;
+	}
+	total = 0;
+	htab_for_each(&a->flows, n, tmp, i) {
+		struct flow_ent *f = htab_entry(n, struct flow_ent, node);
+		struct ph_flow_view *v = &a->fviews[nf];
+
+		flow_view_fill(a, f, v);
+		v->socks = &a->fsocks[total];
+		total += f->nsocks;
+		f->view_idx = nf++;
+	}
+	htab_for_each(&a->socks, n, tmp, i) {
+		struct sock_ent *s = htab_entry(n, struct sock_ent, node);
+		struct ph_flow_view *v;
+		struct ph_flow_sock *fs;
+		struct flow_ent *f;
+
+		if (!sock_counted(a, s))
+			continue;
+		f = get_flow(a, s->owner ? &s->owner->key : NULL, &s->key, false);
+		if (!f || f->view_idx < 0 || f->fill >= f->nsocks)
+			continue;
+		v = &a->fviews[f->view_idx];
+		fs = (struct ph_flow_sock *)&v->socks[f->fill++];
+		v->nsocks = f->fill;
+		v->ports++;
+		if (s->state < PH_TCP_STATES)
+			v->by_state[s->state]++;
+		if (s->act.flags & PH_SR_BOUND)
+			v->bound++;
+		fs->state = s->state;
+		fs->act = s->act;
+		fs->age_known = s->opened_ns && s->opened_ns <= a->now_ns;
+		fs->age_s = ((fs->age_known ? a->now_ns - s->opened_ns :
+			      a->now_ns - a->start_ns)) / 1e9;
+	}
+	*out = a->fviews;
+	return nf;
+}
+
+__u64 ph_acct_start_ns(struct ph_acct *a)
+{
+	return a->start_ns;
+}
+
+__u64 ph_acct_now_ns(struct ph_acct *a)
+{
+	return a->now_ns;
 }
 
 const struct ph_proc_meta *ph_acct_find_proc(struct ph_acct *a, __u32 pid, __u64 start)

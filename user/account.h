@@ -91,6 +91,19 @@ struct ph_netns_view {
 	__u32 capacity;
 };
 
+/*
+ * What a walk read of a socket's traffic (the activity part of struct
+ * ph_sock_rec). flags PH_SR_BOUND also comes from connect events.
+ */
+struct ph_sock_act {
+	__u64 ts_ns;			/* CLOCK_MONOTONIC of the walk that read it, 0: never */
+	__u64 bytes_acked, bytes_received;
+	__u32 tx_idle_ms, rx_idle_ms;	/* at ts_ns */
+	__u32 segs_out, segs_in;
+	__u8 retrans;			/* SYNs resent (SYN_SENT) */
+	__u8 flags;			/* PH_SR_ACTIVITY, PH_SR_BOUND */
+};
+
 /* One socket of the table, as exported to trace files and snapshots. */
 struct ph_sock_entry {
 	__u32 netns;
@@ -101,7 +114,39 @@ struct ph_sock_entry {
 	__u8 daddr[16];
 	struct ph_proc_key owner;	/* pid 0: unknown */
 	__u64 opened_ns;		/* CLOCK_MONOTONIC, 0 if unknown */
+	struct ph_sock_act act;
 };
+
+/* One socket of a flow, as the classifier sees it. */
+struct ph_flow_sock {
+	__u8 state;
+	bool age_known;			/* its connect was seen */
+	double age_s;			/* since connect; if !age_known, at least this */
+	struct ph_sock_act act;
+};
+
+/*
+ * A flow: one process's connections to one destination, the unit the
+ * classifier judges. Events since the engine started give counts and
+ * lifetimes; the table gives its sockets now.
+ */
+struct ph_flow_view {
+	struct ph_proc_key owner;		/* pid 0: owner unknown */
+	const struct ph_proc_meta *meta;	/* NULL: owner unknown */
+	struct ph_dest_key dest;
+	__u32 ports;				/* its sockets, TIME_WAIT included */
+	__u32 by_state[PH_TCP_STATES];
+	__u32 bound;				/* of them: port from bind() */
+	__u64 opened, closed, closed_tw, failed;	/* events (failed: EADDRNOTAVAIL) */
+	__u64 opened_bound;			/* connects of sockets bound first */
+	double watched_s;			/* events were watched this long */
+	__u32 life_n;				/* lifetimes kept (the last PH_LIFE_KEEP) */
+	double life_p50_s, life_p90_s;		/* NAN when none */
+	const struct ph_flow_sock *socks;	/* nsocks entries */
+	__u32 nsocks;
+};
+
+#define PH_LIFE_KEEP	64
 
 struct ph_acct_opts {
 	__u32 max_sockets;	/* table bound */
@@ -158,6 +203,11 @@ size_t ph_acct_procs(struct ph_acct *a, enum ph_sort sort, const struct ph_proc_
 /* Sorted by headroom ascending, then in_use descending. */
 size_t ph_acct_dests(struct ph_acct *a, const struct ph_dest_view **out);
 size_t ph_acct_netns_views(struct ph_acct *a, const struct ph_netns_view **out);
+/* Flows with sockets or events (built on call, valid until the next feed call). */
+size_t ph_acct_flows(struct ph_acct *a, const struct ph_flow_view **out);
+/* CLOCK_MONOTONIC ns of the engine's first input: older sockets are "at least" that old. */
+__u64 ph_acct_start_ns(struct ph_acct *a);
+__u64 ph_acct_now_ns(struct ph_acct *a);
 /* Every socket of the table (for trace file snapshots). */
 size_t ph_acct_socks(struct ph_acct *a, struct ph_sock_entry **out);	/* caller frees */
 const struct ph_proc_meta *ph_acct_find_proc(struct ph_acct *a, __u32 pid, __u64 start);

@@ -4,7 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <limits.h>
+#include <math.h>
 #include <sys/mount.h>
+#include <sys/utsname.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -17,6 +20,7 @@ struct ph_probe {
 	struct bpf_link *iter_tcp;
 	struct bpf_link *iter_files;
 	enum ph_backend backend;
+	unsigned int hz;
 	char desc[64];
 	ph_event_fn fn;
 	void *ctx;
@@ -82,6 +86,7 @@ void ph_probe_opts_init(struct ph_probe_opts *o)
 	o->wakeup_bytes = PH_WAKEUP_AUTO;
 	o->events = true;
 	o->iterators = true;
+	o->sock_activity = true;
 }
 
 /* Classic tracepoints need their ids from tracefs, which may not be mounted. */
@@ -158,6 +163,65 @@ static const char *errno_hint(enum ph_backend b, bool loading, int err)
 	return "";
 }
 
+/* libbpf reads CONFIG_HZ from the same places: /boot/config-RELEASE, /proc/config.gz */
+static bool kconfig_readable(void)
+{
+	struct utsname u;
+	char path[PATH_MAX];
+
+	if (!access("/proc/config.gz", R_OK))
+		return true;
+	if (uname(&u))
+		return false;
+	snprintf(path, sizeof(path), "/boot/config-%s", u.release);
+	return !access(path, R_OK);
+}
+
+static bool timer_list_jiffies(__u64 *out)
+{
+	char line[256];
+	bool ok = false;
+	FILE *f = fopen("/proc/timer_list", "re");
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "jiffies: %llu", (unsigned long long *)out) == 1) {
+			ok = true;
+			break;
+		}
+	fclose(f);
+	return ok;
+}
+
+/*
+ * No kernel config to read CONFIG_HZ from: count jiffies (/proc/timer_list)
+ * against CLOCK_MONOTONIC for 200 ms, and take the nearest HZ Linux offers.
+ * 0 if that fails too: the walk then leaves the socket activity out.
+ */
+static unsigned int measure_hz(void)
+{
+	static const unsigned int known[] = { 100, 250, 300, 1000 };
+	__u64 j0, j1, t0, t1;
+	unsigned int best = 0;
+	double hz, d = 1e9;
+
+	if (!timer_list_jiffies(&j0))
+		return 0;
+	t0 = mono_ns();
+	usleep(200000);
+	if (!timer_list_jiffies(&j1))
+		return 0;
+	t1 = mono_ns();
+	hz = (double)(j1 - j0) / ((t1 - t0) / 1e9);
+	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
+		if (fabs(hz - known[i]) < d) {
+			d = fabs(hz - known[i]);
+			best = known[i];
+		}
+	return best;
+}
+
 /*
  * One complete attempt: open -> set rodata and map sizes -> load -> attach.
  * On failure everything is torn down and a one-line reason is left in why.
@@ -165,10 +229,23 @@ static const char *errno_hint(enum ph_backend b, bool loading, int err)
 static int try_backend(struct ph_probe *p, const struct ph_probe_opts *o, enum ph_backend b,
 		       enum close_variant cv, bool attach, char *why, size_t len)
 {
+	LIBBPF_OPTS(bpf_object_open_opts, oo);
 	struct porthog_bpf *skel;
+	char kconfig[32];
 	int err;
 
-	skel = porthog_bpf__open();
+	/* CONFIG_HZ converts the walk's jiffies: measured where no config is readable */
+	if (o->iterators && o->sock_activity && !kconfig_readable()) {
+		static unsigned int measured;
+
+		if (!measured)
+			measured = measure_hz();
+		snprintf(kconfig, sizeof(kconfig), "CONFIG_HZ=%u\n", measured);
+		oo.kconfig = kconfig;
+	} else if (!o->iterators || !o->sock_activity) {
+		oo.kconfig = "CONFIG_HZ=0\n";
+	}
+	skel = porthog_bpf__open_opts(&oo);
 	if (!skel) {
 		err = errno ?: EINVAL;
 		snprintf(why, len, "open BPF object: %s", strerror(err));
@@ -180,6 +257,7 @@ static int try_backend(struct ph_probe *p, const struct ph_probe_opts *o, enum p
 	skel->rodata->wakeup_bytes = o->wakeup_bytes == PH_WAKEUP_AUTO ?
 		o->ringbuf_bytes / 8 : o->wakeup_bytes;
 	skel->rodata->syscall_errno = o->syscall_errno && o->events;
+	skel->rodata->sock_activity = o->sock_activity;
 	/* without events nobody fills the owner map (snapshot) */
 	bpf_map__set_max_entries(skel->maps.owners, o->events ? o->max_sockets : 1);
 	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
@@ -223,6 +301,7 @@ static int try_backend(struct ph_probe *p, const struct ph_probe_opts *o, enum p
 	}
 	p->skel = skel;
 	p->backend = b;
+	p->hz = skel->kconfig->CONFIG_HZ;
 	snprintf(p->desc, sizeof(p->desc), "%s%s", ph_backend_name(b),
 		 !o->events ? "" : cv == CLOSE_TP_BTF ? "" : "+raw_tp");
 	return 0;
@@ -369,6 +448,11 @@ void ph_probe_stats(struct ph_probe *p, __u64 out[PH_STAT_MAX])
 enum ph_backend ph_probe_backend(const struct ph_probe *p)
 {
 	return p->backend;
+}
+
+unsigned int ph_probe_hz(const struct ph_probe *p)
+{
+	return p->hz;
 }
 
 const char *ph_probe_attach_desc(const struct ph_probe *p)

@@ -16,6 +16,7 @@ struct ph_probe_opts {
 	bool events;			/* false: maps and iterators only (snapshot) */
 	bool iterators;			/* load iter/tcp and iter/task_file */
 	bool syscall_errno;		/* hook connect() exit for its real errno (costly) */
+	bool sock_activity;		/* iter/tcp reads idle times, bytes, segments */
 };
 
 #define PH_DEFAULT_MAX_SOCKETS	131072
@@ -37,6 +38,8 @@ int ph_probe_poll(struct ph_probe *p, int timeout_ms);
 void ph_probe_stats(struct ph_probe *p, __u64 out[PH_STAT_MAX]);
 enum ph_backend ph_probe_backend(const struct ph_probe *p);
 const char *ph_probe_attach_desc(const struct ph_probe *p);
+/* Kernel HZ the walk converts jiffies with (CONFIG_HZ, or measured); 0: no activity. */
+unsigned int ph_probe_hz(const struct ph_probe *p);
 const char *ph_backend_name(enum ph_backend b);
 int ph_backend_parse(const char *s, enum ph_backend *out);
 /* Walk TCP sockets of the caller's current network namespace. */
