@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Option parsing shared by the subcommands. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "live.h"
+#include "output.h"
 
 enum {
 	OPT_ATTACH = 0x1000,
@@ -17,6 +19,9 @@ enum {
 	OPT_MAX_PROCS,
 	OPT_RECONCILE,
 	OPT_ETA_WINDOW,
+	OPT_CGROUP,
+	OPT_POD_UID,
+	OPT_CONTAINER,
 };
 
 static const struct argp_option probe_options[] = {
@@ -140,5 +145,50 @@ const struct argp ph_live_argp = {
 
 const struct argp_child ph_live_children[] = {
 	{ &ph_live_argp, 0, "Accounting options:", 2 },
+	{},
+};
+
+static const struct argp_option filter_options[] = {
+	{ "cgroup", OPT_CGROUP, "SUBSTR", 0, "Only processes whose cgroup path contains SUBSTR", 3 },
+	{ "pod-uid", OPT_POD_UID, "UID", 0, "Only processes of this Kubernetes pod (metadata.uid)", 3 },
+	{ "container", OPT_CONTAINER, "ID", 0, "Only processes of containers whose id starts with ID (hex)", 3 },
+	{},
+};
+
+static error_t filter_parse(int key, char *arg, struct argp_state *state)
+{
+	struct ph_proc_filter *f = state->input;
+	size_t n;
+
+	switch (key) {
+	case OPT_CGROUP:
+		f->cgroup = arg;
+		break;
+	case OPT_POD_UID:
+		if (!ph_pod_uid_parse(arg, strlen(arg), f->pod_uid))
+			argp_error(state, "invalid --pod-uid '%s' (a UID such as "
+				   "0b1c2d3e-aaaa-bbbb-cccc-111122223333)", arg);
+		break;
+	case OPT_CONTAINER:
+		n = strlen(arg);
+		if (!n || n > PH_CONTAINER_ID_LEN || strspn(arg, "0123456789abcdefABCDEF") != n)
+			argp_error(state, "invalid --container '%s' (1 to 64 hex digits)", arg);
+		for (size_t i = 0; i <= n; i++)
+			f->container[i] = tolower((unsigned char)arg[i]);
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+const struct argp ph_filter_argp = {
+	.options = filter_options,
+	.parser = filter_parse,
+};
+
+const struct argp_child ph_view_children[] = {
+	{ &ph_live_argp, 0, "Accounting options:", 2 },
+	{ &ph_filter_argp, 0, "Process filters:", 3 },
 	{},
 };

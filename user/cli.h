@@ -25,6 +25,15 @@ extern const struct argp ph_live_argp;
 /* argp children of the commands that account (top, snapshot, record, serve) */
 extern const struct argp_child ph_live_children[];
 
+/*
+ * Process filters (--cgroup, --pod-uid, --container; input: struct
+ * ph_proc_filter) for the commands that show processes (top, snapshot, serve):
+ * their children are ph_view_children, child inputs [0] struct ph_live_opts,
+ * [1] struct ph_proc_filter.
+ */
+extern const struct argp ph_filter_argp;
+extern const struct argp_child ph_view_children[];
+
 /* Parse argv for a subcommand; returns 0 or PH_EXIT_USAGE. */
 int ph_argp_parse(const struct argp *argp, int argc, char **argv, void *input);
 

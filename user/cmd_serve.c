@@ -33,6 +33,7 @@
 
 struct serve_env {
 	struct ph_live_opts live;
+	struct ph_proc_filter filter;
 	const char *listen;
 	bool allow_remote;
 	double interval;
@@ -173,6 +174,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	switch (key) {
 	case ARGP_KEY_INIT:
 		state->child_inputs[0] = &env->live;
+		state->child_inputs[1] = &env->filter;
 		break;
 	case 'l':
 		if (parse_listen(arg, &env->addr, &env->addr_len))
@@ -219,7 +221,7 @@ static const struct argp argp = {
 	.options = options,
 	.parser = parse_arg,
 	.doc = doc,
-	.children = ph_live_children,
+	.children = ph_view_children,
 };
 
 /* One rendering of /metrics in both formats; refs protected by server.lock. */
@@ -649,6 +651,7 @@ int cmd_serve(int argc, char **argv)
 	mo.max_series = env.max_series;
 	mo.pid = env.live.probe.pid;
 	mo.netns = env.live.probe.netns;
+	mo.filter = env.filter;
 	mo.proc_alive = ph_proc_alive;	/* exited processes drop out at once */
 	m = ph_metrics_new(&mo);
 	if (!m) {

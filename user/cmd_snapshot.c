@@ -9,7 +9,7 @@
 struct snap_env {
 	struct ph_live_opts live;
 	bool json;
-	char *cgroup;
+	struct ph_proc_filter filter;
 };
 
 static const char doc[] =
@@ -19,14 +19,12 @@ static const char doc[] =
 "EXAMPLES:\n"
 "  porthog snapshot\n"
 "  porthog snapshot --json | jq '.processes[0]'\n"
-"  porthog snapshot --snapshot=diag      # without BPF iterators\n\n"
+"  porthog snapshot --snapshot=diag      # without BPF iterators\n"
+"  porthog snapshot --json --container 4f3a9c1b2d7e\n\n"
 PH_EXIT_CODES_HELP;
-
-enum { OPT_CGROUP = 0x2000 };
 
 static const struct argp_option options[] = {
 	{ "json", 'j', NULL, 0, "One JSON object", 0 },
-	{ "cgroup", OPT_CGROUP, "SUBSTR", 0, "Only processes whose cgroup path contains SUBSTR", 0 },
 	{},
 };
 
@@ -37,12 +35,10 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	switch (key) {
 	case ARGP_KEY_INIT:
 		state->child_inputs[0] = &env->live;
+		state->child_inputs[1] = &env->filter;
 		break;
 	case 'j':
 		env->json = true;
-		break;
-	case OPT_CGROUP:
-		env->cgroup = arg;
 		break;
 	case ARGP_KEY_ARG:
 		argp_error(state, "unexpected argument '%s'", arg);
@@ -57,7 +53,7 @@ static const struct argp argp = {
 	.options = options,
 	.parser = parse_arg,
 	.doc = doc,
-	.children = ph_live_children,
+	.children = ph_view_children,
 };
 
 int cmd_snapshot(int argc, char **argv)
@@ -81,7 +77,7 @@ int cmd_snapshot(int argc, char **argv)
 	out.snapshot = l.snap == PH_SNAP_DIAG ? "diag" : "iter";
 	out.pid = env.live.probe.pid;
 	out.netns = env.live.probe.netns;
-	out.cgroup = env.cgroup;
+	out.filter = env.filter;
 	out.warn_pct = 20;
 	if (env.json)
 		ph_out_json(stdout, l.acct, &out);

@@ -15,7 +15,7 @@ struct top_env {
 	double interval;
 	long count;
 	double warn_pct;
-	char *cgroup;
+	struct ph_proc_filter filter;
 	enum ph_sort sort;
 };
 
@@ -28,10 +28,11 @@ static const char doc[] =
 "  porthog top\n"
 "  porthog top --batch --interval 5 >> ports.log\n"
 "  porthog top --json --count 10 | jq '.destinations[0]'\n"
-"  porthog top -p 1234 --cgroup docker\n\n"
+"  porthog top -p 1234 --cgroup docker\n"
+"  porthog top --pod-uid 0b1c2d3e-aaaa-bbbb-cccc-111122223333 --json --count 1\n\n"
 PH_EXIT_CODES_HELP;
 
-enum { OPT_CGROUP = 0x2000, OPT_WARN, OPT_SORT };
+enum { OPT_WARN = 0x2000, OPT_SORT };
 
 static const struct argp_option options[] = {
 	{ "json", 'j', NULL, 0, "One JSON object per interval", 0 },
@@ -39,7 +40,6 @@ static const struct argp_option options[] = {
 	{ "interval", 'i', "SECONDS", 0, "Refresh interval (default 1)", 0 },
 	{ "count", 'c', "N", 0, "Exit after N intervals", 0 },
 	{ "warn-pct", OPT_WARN, "PCT", 0, "Highlight destinations under this headroom (default 20)", 0 },
-	{ "cgroup", OPT_CGROUP, "SUBSTR", 0, "Only processes whose cgroup path contains SUBSTR", 0 },
 	{ "sort", OPT_SORT, "KEY", 0, "held (default), time_wait, opened, failed, rate, pid", 0 },
 	{},
 };
@@ -54,6 +54,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	switch (key) {
 	case ARGP_KEY_INIT:
 		state->child_inputs[0] = &env->live;
+		state->child_inputs[1] = &env->filter;
 		break;
 	case 'j':
 		env->json = true;
@@ -72,9 +73,6 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_WARN:
 		if (parse_double(arg, 0, 100, &env->warn_pct))
 			argp_error(state, "invalid --warn-pct '%s' (0..100)", arg);
-		break;
-	case OPT_CGROUP:
-		env->cgroup = arg;
 		break;
 	case OPT_SORT:
 		for (i = 0; i < ARRAY_SIZE(sort_names); i++)
@@ -97,7 +95,7 @@ static const struct argp argp = {
 	.options = options,
 	.parser = parse_arg,
 	.doc = doc,
-	.children = ph_live_children,
+	.children = ph_view_children,
 };
 
 enum { PAIR_WARN = 1, PAIR_FAIL, PAIR_HEAD };
@@ -192,7 +190,7 @@ int cmd_top(int argc, char **argv)
 	out.snapshot = l.snap == PH_SNAP_DIAG ? "diag" : "iter";
 	out.pid = env.live.probe.pid;
 	out.netns = env.live.probe.netns;
-	out.cgroup = env.cgroup;
+	out.filter = env.filter;
 	out.warn_pct = env.warn_pct;
 	out.sort = env.sort;
 	if (screen) {

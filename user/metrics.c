@@ -454,10 +454,14 @@ static char *proc_labels(const struct ph_proc_view *v)
 {
 	const struct ph_proc_meta *mt = v->meta;
 	char comm[PH_COMM_LEN * 3 + 1], cg[PH_METRICS_LABEL_MAX * 3 + 1], *s;
+	struct ph_workload w;
 
 	ph_prom_escape(mt->comm, PH_COMM_LEN, comm, sizeof(comm));
 	ph_prom_escape(mt->cgroup, PH_METRICS_LABEL_MAX, cg, sizeof(cg));
-	if (asprintf(&s, "pid=\"%u\",comm=\"%s\",cgroup=\"%s\"", mt->key.pid, comm, cg) < 0)
+	/* parsed from the cgroup path: hex digits and dashes only, nothing to escape */
+	ph_cgroup_workload(mt->cgroup, &w);
+	if (asprintf(&s, "pid=\"%u\",comm=\"%s\",cgroup=\"%s\",pod_uid=\"%s\",container=\"%.*s\"",
+		     mt->key.pid, comm, cg, w.pod_uid, PH_CONTAINER_SHORT, w.container) < 0)
 		return NULL;
 	return s;
 }
@@ -539,7 +543,8 @@ static int update_procs(struct ph_metrics *m, struct ph_acct *a, const struct ph
 	prune(&m->pctrs, offsetof(struct pctr, node), m->gen, offsetof(struct pctr, gen), false);
 	m->nps = dedup_procs(m->ps, m->nps);
 	have_other = rest || m->other_opened || m->other_pfailed;
-	if (have_other && (other.labels = strdup("pid=\"other\",comm=\"other\",cgroup=\"other\""))) {
+	if (have_other && (other.labels = strdup("pid=\"other\",comm=\"other\",cgroup=\"other\","
+						 "pod_uid=\"other\",container=\"other\""))) {
 		other.opened = m->other_opened;
 		other.failed = m->other_pfailed;
 		m->ps[m->nps++] = other;
@@ -656,7 +661,7 @@ static int update_netns(struct ph_metrics *m, struct ph_acct *a, const struct ph
 
 int ph_metrics_update(struct ph_metrics *m, struct ph_acct *a, const struct ph_metrics_info *info)
 {
-	struct ph_out_ctx c = { .pid = m->o.pid, .netns = m->o.netns };
+	struct ph_out_ctx c = { .pid = m->o.pid, .netns = m->o.netns, .filter = m->o.filter };
 	struct ph_acct_counts cnt;
 	int err;
 

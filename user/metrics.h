@@ -13,7 +13,7 @@
 #ifndef PH_METRICS_H
 #define PH_METRICS_H
 
-#include "account.h"
+#include "output.h"
 
 enum ph_metrics_fmt { PH_FMT_PROM, PH_FMT_OPENMETRICS };
 
@@ -26,6 +26,7 @@ struct ph_metrics_opts {
 	__u32 max_series;	/* own series per kind; the rest go to "other" */
 	__u32 pid;		/* filters, as top's -p and --netns */
 	__u32 netns;
+	struct ph_proc_filter filter;	/* --cgroup, --pod-uid, --container */
 	/*
 	 * Optional (serve: ph_proc_alive). A process that holds no port and is no
 	 * longer alive gets no series of its own: exited processes drop out at the

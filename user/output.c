@@ -8,13 +8,45 @@
 #include "output.h"
 #include "procinfo.h"
 
+bool ph_proc_filter_match(const struct ph_proc_filter *f, const char *cgroup)
+{
+	struct ph_workload w;
+
+	if (f->cgroup && (!cgroup || !strstr(cgroup, f->cgroup)))
+		return false;
+	if (!f->pod_uid[0] && !f->container[0])
+		return true;
+	ph_cgroup_workload(cgroup, &w);
+	if (f->pod_uid[0] && strcmp(w.pod_uid, f->pod_uid))
+		return false;
+	return !f->container[0] || (w.container[0] &&
+				    !strncmp(w.container, f->container, strlen(f->container)));
+}
+
+void ph_json_workload(FILE *f, const char *cgroup)
+{
+	struct ph_workload w;
+
+	ph_cgroup_workload(cgroup, &w);
+	fputs(",\"container\":", f);
+	if (w.container[0])
+		fprintf(f, "\"%.*s\"", PH_CONTAINER_SHORT, w.container);
+	else
+		fputs("null", f);
+	fputs(",\"pod_uid\":", f);
+	if (w.pod_uid[0])
+		fprintf(f, "\"%s\"", w.pod_uid);
+	else
+		fputs("null", f);
+}
+
 bool ph_out_proc_match(const struct ph_out_ctx *c, const struct ph_proc_view *v)
 {
 	if (c->pid && v->meta->key.pid != c->pid)
 		return false;
 	if (c->netns && v->netns != c->netns)
 		return false;
-	if (c->cgroup && (!v->meta->cgroup || !strstr(v->meta->cgroup, c->cgroup)))
+	if (!ph_proc_filter_match(&c->filter, v->meta->cgroup))
 		return false;
 	return v->ports_held || v->time_wait || v->opened || v->failed || v->closed;
 }
@@ -36,7 +68,6 @@ void ph_dest_fmt(const struct ph_dest_key *k, char *buf, size_t len)
 static void json_proc(FILE *f, const struct ph_proc_view *v, const struct ph_dest_view *dests)
 {
 	const struct ph_proc_meta *m = v->meta;
-	char cid[32];
 	bool first = true;
 
 	fprintf(f, "{\"pid\":%u,\"start_ticks\":%llu,\"comm\":", m->key.pid,
@@ -47,11 +78,7 @@ static void json_proc(FILE *f, const struct ph_proc_view *v, const struct ph_des
 	fprintf(f, ",\"uid\":%u,\"cgroup_id\":%llu,\"cgroup\":", m->uid,
 		(unsigned long long)m->cgroup_id);
 	json_str(f, m->cgroup ? m->cgroup : "");
-	fputs(",\"container\":", f);
-	if (m->cgroup && ph_container_id(m->cgroup, cid, sizeof(cid)))
-		json_str(f, cid);
-	else
-		fputs("null", f);
+	ph_json_workload(f, m->cgroup);
 	fprintf(f, ",\"netns\":%u,\"ports_held\":%u,\"states\":{", v->netns, v->ports_held);
 	for (int s = 0; s < PH_TCP_STATES; s++) {
 		if (!v->by_state[s])

@@ -4,6 +4,14 @@
 #define PH_OUTPUT_H
 
 #include "account.h"
+#include "procinfo.h"
+
+/* Which processes a view shows: --cgroup, --pod-uid, --container ("" or NULL: any). */
+struct ph_proc_filter {
+	const char *cgroup;				/* substring of the cgroup path */
+	char pod_uid[PH_POD_UID_LEN + 1];		/* exact, normalized */
+	char container[PH_CONTAINER_ID_LEN + 1];	/* prefix of the id, lower case */
+};
 
 struct ph_out_ctx {
 	double ts;			/* wall clock seconds */
@@ -13,12 +21,15 @@ struct ph_out_ctx {
 	/* filters */
 	__u32 pid;
 	__u32 netns;
-	const char *cgroup;		/* substring of the cgroup path */
+	struct ph_proc_filter filter;
 	enum ph_sort sort;
 	size_t max_rows;		/* text only; 0: all */
 	double warn_pct;
 };
 
+bool ph_proc_filter_match(const struct ph_proc_filter *f, const char *cgroup);
+/* ,"container":"<12 hex>"|null,"pod_uid":"<uid>"|null of a cgroup path */
+void ph_json_workload(FILE *f, const char *cgroup);
 bool ph_out_proc_match(const struct ph_out_ctx *c, const struct ph_proc_view *v);
 bool ph_out_dest_match(const struct ph_out_ctx *c, const struct ph_dest_view *v);
 void ph_out_json(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c);

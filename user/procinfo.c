@@ -508,41 +508,94 @@ static const char *component_id(const char *s, size_t n)
 
 	if (n > 6 && !memcmp(s + n - 6, ".scope", 6))
 		n -= 6;
-	if (n < 64)
+	if (n < PH_CONTAINER_ID_LEN)
 		return NULL;
-	id = s + n - 64;
+	id = s + n - PH_CONTAINER_ID_LEN;
 	if (id > s && id[-1] != '-' && id[-1] != ':')
 		return NULL;
 	/* the runtime's monitor, not the container */
 	if (memmem(s, id - s, "conmon", 6))
 		return NULL;
-	for (i = 0; i < 64; i++) {
+	for (i = 0; i < PH_CONTAINER_ID_LEN; i++) {
 		if (!isxdigit((unsigned char)id[i]))
 			return NULL;
 	}
 	return id;
 }
 
-const char *ph_container_id(const char *cgroup_path, char *buf, size_t len)
+bool ph_pod_uid_parse(const char *s, size_t n, char out[PH_POD_UID_LEN + 1])
+{
+	char uid[PH_POD_UID_LEN + 1];
+	size_t i;
+
+	if (n != PH_POD_UID_LEN && n != 32)
+		return false;
+	for (i = 0; i < n; i++) {
+		bool dash = n == PH_POD_UID_LEN && (i == 8 || i == 13 || i == 18 || i == 23);
+		char c = s[i];
+
+		if (dash ? c != '-' && c != '_' : !isxdigit((unsigned char)c))
+			return false;
+		uid[i] = dash ? '-' : tolower((unsigned char)c);
+	}
+	uid[n] = '\0';
+	memcpy(out, uid, n + 1);
+	return true;
+}
+
+/*
+ * A path component naming a pod: "pod<uid>" (cgroupfs driver),
+ * "kubepods[-<qos>]-pod<uid>.slice" (systemd driver), the latter also as the
+ * slice part of "<slice>:<runtime>:<id>" (containerd's systemd cgroup paths).
+ */
+static bool component_pod(const char *s, size_t n, char out[PH_POD_UID_LEN + 1])
+{
+	const char *colon = memchr(s, ':', n);
+
+	if (colon)
+		n = colon - s;
+	if (n > 3 && !memcmp(s, "pod", 3))
+		return ph_pod_uid_parse(s + 3, n - 3, out);
+	if (n < 8 + 4 + 6 || memcmp(s, "kubepods-", 9) || memcmp(s + n - 6, ".slice", 6))
+		return false;
+	n -= 6;
+	for (size_t i = n; i-- > 8;) {
+		if (s[i] == '-')
+			return i + 4 < n && !memcmp(s + i + 1, "pod", 3) &&
+			       ph_pod_uid_parse(s + i + 4, n - i - 4, out);
+	}
+	return false;
+}
+
+bool ph_cgroup_workload(const char *cgroup_path, struct ph_workload *w)
 {
 	const char *end, *start, *id;
+	bool kube = false;
 
-	if (!cgroup_path || len < 13)
-		return NULL;
+	memset(w, 0, sizeof(*w));
+	if (!cgroup_path)
+		return false;
 	/* innermost first: nested runtimes and sub-cgroups inside a container */
 	end = cgroup_path + strlen(cgroup_path);
 	while (end > cgroup_path) {
+		size_t n;
+
 		start = end;
 		while (start > cgroup_path && start[-1] != '/')
 			start--;
-		id = component_id(start, end - start);
-		if (id) {
-			for (int i = 0; i < 12; i++)
-				buf[i] = tolower((unsigned char)id[i]);
-			buf[12] = '\0';
-			return buf;
+		n = end - start;
+		if (!w->container[0] && (id = component_id(start, n))) {
+			for (int i = 0; i < PH_CONTAINER_ID_LEN; i++)
+				w->container[i] = tolower((unsigned char)id[i]);
 		}
+		if (!w->pod_uid[0])
+			component_pod(start, n, w->pod_uid);
+		if (n >= 8 && !memcmp(start, "kubepods", 8))
+			kube = true;
 		end = start > cgroup_path ? start - 1 : start;
 	}
-	return NULL;
+	/* "pod<uid>" names a pod only under the kubelet's kubepods hierarchy */
+	if (!kube)
+		w->pod_uid[0] = '\0';
+	return w->container[0] || w->pod_uid[0];
 }

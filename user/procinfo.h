@@ -22,11 +22,31 @@ __u64 ph_proc_start_ticks(__u32 pid);
 /* The process exists, has not exited (zombies have) and started at start_ticks (0: any). */
 bool ph_proc_alive(__u32 pid, __u64 start_ticks);
 
+#define PH_CONTAINER_ID_LEN	64
+#define PH_CONTAINER_SHORT	12	/* as `docker ps` shows it, and porthog's output */
+#define PH_POD_UID_LEN		36
+
+/* What a cgroup path says about the container and the Kubernetes pod a process runs in. */
+struct ph_workload {
+	char container[PH_CONTAINER_ID_LEN + 1];	/* lower-case hex, "" if none */
+	char pod_uid[PH_POD_UID_LEN + 1];		/* the pod's real UID, "" if none */
+};
+
 /*
- * Container id in a cgroup path (docker, containerd/CRI, podman, cri-o):
- * writes its first 12 hex digits to buf (len >= 13) and returns buf, or NULL.
+ * Parse a cgroup v2 path: the innermost container id of Docker
+ * ("docker-<id>.scope", "/docker/<id>"), containerd ("cri-containerd-<id>.scope",
+ * "<slice>:cri-containerd:<id>", "/kubepods/.../<id>"), CRI-O ("crio-<id>.scope")
+ * or Podman ("libpod-<id>.scope"), never their monitors (conmon); and the pod UID
+ * of the kubelet's systemd ("kubepods-<qos>-pod<uid>.slice", '_' for '-') or
+ * cgroupfs ("/kubepods/<qos>/pod<uid>") driver. Returns true if either was found.
  */
-const char *ph_container_id(const char *cgroup_path, char *buf, size_t len);
+bool ph_cgroup_workload(const char *cgroup_path, struct ph_workload *w);
+/*
+ * A pod UID of n characters at s: 8-4-4-4-12 hex digits with '-' or '_' (as
+ * the systemd driver writes it), or 32 hex digits (static pods). Writes the
+ * real UID (lower case, '-') to out and returns true, or returns false.
+ */
+bool ph_pod_uid_parse(const char *s, size_t n, char out[PH_POD_UID_LEN + 1]);
 
 /*
  * cgroup v2 id (inode number of the cgroup directory) -> path as in

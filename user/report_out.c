@@ -120,6 +120,7 @@ void ph_summary_json(FILE *f, const struct ph_summary *s)
 		json_str(f, o->meta.cmdline ? o->meta.cmdline : "");
 		fputs(",\"cgroup\":", f);
 		json_str(f, o->meta.cgroup ? o->meta.cgroup : "");
+		ph_json_workload(f, o->meta.cgroup);
 		fprintf(f, ",\"uid\":%u,\"peak_ports_held\":%u,\"peak_time_wait\":%u,\"peak_at\":%.6f,"
 			"\"opened\":%llu,\"failed\":%llu}", o->meta.uid, o->peak_held,
 			o->peak_time_wait, o->peak_t, (unsigned long long)o->opened,

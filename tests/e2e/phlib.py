@@ -112,14 +112,26 @@ class Server(Workload):
         self.wait_ready()
 
 
-class Client(Workload):
-    """ph_client; its log says which ports it got and how often connect() failed."""
+def join_cgroup(directory):
+    """A preexec_fn: move the child into a cgroup v2 directory before it execs (the
+    mount namespace of `ip netns exec` no longer shows the cgroup mounts)."""
+    def join():
+        with open(os.path.join(directory, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+    return join
 
-    def __init__(self, ns, tmp, server, mode, extra=(), name=None, wait=True, timeout=60):
+
+class Client(Workload):
+    """ph_client; its log says which ports it got and how often connect() failed.
+    cgroup: a cgroup v2 directory it runs in from its start."""
+
+    def __init__(self, ns, tmp, server, mode, extra=(), name=None, wait=True, timeout=60,
+                 cgroup=None):
         super().__init__(tmp, name or mode)
         self.proc = ns.popen([CLIENT, "--addr", server.addr, "--port", str(server.port),
                               "--mode", mode, "--out", self.log,
-                              "--ready-file", self.ready] + list(extra))
+                              "--ready-file", self.ready] + list(extra),
+                             preexec_fn=join_cgroup(cgroup) if cgroup else None)
         if wait:
             self.wait_ready(timeout)
 

@@ -105,8 +105,9 @@ static int nseries(const char *text, const char *name)
 	return k;
 }
 
-#define PROC(pid)	"{pid=\"" #pid "\",comm=\"p" #pid "\",cgroup=\"\"}"
-#define OTHER_PROC	"{pid=\"other\",comm=\"other\",cgroup=\"other\"}"
+#define PROC(pid)	"{pid=\"" #pid "\",comm=\"p" #pid "\",cgroup=\"\",pod_uid=\"\",container=\"\"}"
+#define OTHER_PROC	"{pid=\"other\",comm=\"other\",cgroup=\"other\",pod_uid=\"other\"," \
+			"container=\"other\"}"
 #define DEST(ns, dst, port) \
 	"{netns=\"" #ns "\",saddr=\"127.0.0.1\",daddr=\"127.0.0." #dst "\",dport=\"" #port "\"}"
 #define OTHER_DEST	"{netns=\"other\",saddr=\"other\",daddr=\"other\",dport=\"other\"}"
@@ -175,7 +176,24 @@ UNIT_TEST(metrics_labels_in_exposition)
 	t = update_render(m, a, 2 * SEC);
 	CHECK_EQ_INT(val(t, "porthog_process_ports_held{pid=\"77\","
 			 "comm=\"x\\\"y\\\\z\\n\xef\xbf\xbd\","
-			 "cgroup=\"/system.slice/we\\\"ird\\\\unit\\n.service\"}"), 2);
+			 "cgroup=\"/system.slice/we\\\"ird\\\\unit\\n.service\","
+			 "pod_uid=\"\",container=\"\"}"), 2);
+	free(t);
+	/* a pod's process: its UID as Kubernetes has it, the container's short id */
+	meta.key.pid = 78;
+	meta.comm[0] = 'k';
+	meta.comm[1] = 0;
+	meta.cgroup = "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
+		      "0b1c2d3e_aaaa_bbbb_cccc_111122223333.slice/cri-containerd-"
+		      "4f3a9c1b2d7e0123456789abcdef0123456789abcdef0123456789abcdef0123.scope";
+	connects(a, 78, NS1, &port, 3, 2, 8080, 2 * SEC);
+	ph_acct_proc_meta(a, &meta);
+	t = update_render(m, a, 3 * SEC);
+	CHECK_EQ_INT(val(t, "porthog_process_ports_held{pid=\"78\",comm=\"k\",cgroup=\"/kubepods.slice/"
+			 "kubepods-burstable.slice/kubepods-burstable-pod0b1c2d3e_aaaa_bbbb_cccc_"
+			 "111122223333.slice/cri-containerd-4f3a9c1b2d7e0123456789abcdef0123456789"
+			 "abcdef0123456789abcdef0123.scope\",pod_uid=\"0b1c2d3e-aaaa-bbbb-cccc-"
+			 "111122223333\",container=\"4f3a9c1b2d7e\"}"), 3);
 	free(t);
 	ph_metrics_free(m);
 	ph_acct_free(a);

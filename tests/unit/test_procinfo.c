@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 
 #include "unit.h"
+#include "output.h"
 #include "procinfo.h"
 
 #define H64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -370,48 +371,115 @@ UNIT_TEST(procinfo_cgroup_path_root_and_missing)
 	CHECK_EQ_INT(ph_cgroup_id(NULL), 0);
 }
 
-UNIT_TEST(container_id_patterns)
+#define UID	"0b1c2d3e-aaaa-bbbb-cccc-111122223333"
+#define UID_	"0b1c2d3e_aaaa_bbbb_cccc_111122223333"	/* as the systemd driver writes it */
+#define SHORT	"0123456789ab"
+
+/* Real cgroup v2 path shapes of runtimes and both kubelet cgroup drivers. */
+UNIT_TEST(cgroup_workload_shapes)
 {
-	static const char *const yes[] = {
-		"/docker/" H64,
-		"/system.slice/docker-" H64 ".scope",
-		"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1a2b.slice/"
-			"cri-containerd-" H64 ".scope",
-		"/kubepods/burstable/pod0b1c2d3e-aaaa-bbbb-cccc-111122223333/" H64,
-		"/kubepods/besteffort/podx/" H64 "/sub",
-		"/machine.slice/libpod-" H64 ".scope",
-		"/machine.slice/libpod-" H64 ".scope/container",
-		"/kubepods.slice/kubepods-pod1.slice/crio-" H64 ".scope",
-		"/system.slice/containerd.service/kubepods-besteffort-pod1.slice:cri-containerd:" H64,
+	static const struct {
+		const char *path, *container, *pod_uid;
+	} t[] = {
+		/* Docker, systemd and cgroupfs drivers */
+		{ "/system.slice/docker-" H64 ".scope", SHORT, "" },
+		{ "/docker/" H64, SHORT, "" },
+		/* Podman, root and rootless; the container's own sub-cgroup */
+		{ "/machine.slice/libpod-" H64 ".scope", SHORT, "" },
+		{ "/machine.slice/libpod-" H64 ".scope/container", SHORT, "" },
+		{ "/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" H64 ".scope",
+		  SHORT, "" },
+		{ "/machine.slice/libpod-conmon-" H64 ".scope", "", "" },
+		/* containerd without Kubernetes (nerdctl) */
+		{ "/system.slice/nerdctl-" H64 ".scope", SHORT, "" },
+		{ "/default/" H64, SHORT, "" },
+		/* kubelet, systemd driver: three QoS classes, three runtimes */
+		{ "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_ ".slice/"
+		  "cri-containerd-" H64 ".scope", SHORT, UID },
+		{ "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" UID_ ".slice/"
+		  "crio-" H64 ".scope", SHORT, UID },
+		{ "/kubepods.slice/kubepods-pod" UID_ ".slice/docker-" H64 ".scope", SHORT, UID },
+		{ "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" UID_ ".slice/"
+		  "crio-conmon-" H64 ".scope", "", UID },
+		{ "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_ ".slice",
+		  "", UID },
+		/* static pod: the UID is the config hash */
+		{ "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
+		  "6B9E3B0AC8E3E2B0F4D1F6A8C2D0F3E1.slice/cri-containerd-" H64 ".scope",
+		  SHORT, "6b9e3b0ac8e3e2b0f4d1f6a8c2d0f3e1" },
+		/* kubelet, cgroupfs driver: three QoS classes */
+		{ "/kubepods/burstable/pod" UID "/" H64, SHORT, UID },
+		{ "/kubepods/besteffort/pod" UID "/" H64 "/sub", SHORT, UID },
+		{ "/kubepods/pod" UID "/" H64, SHORT, UID },
+		/* containerd's systemd cgroup paths inside a node container (kind) */
+		{ "/system.slice/containerd.service/kubepods-burstable-pod" UID_ ".slice:"
+		  "cri-containerd:" H64, SHORT, UID },
+		/* upper-case digits come out lower case */
+		{ "/docker/0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF",
+		  SHORT, "" },
+		/* innermost container wins */
+		{ "/docker/" H64 "/docker/fedcba9876543210fedcba9876543210fedcba9876543210"
+		  "fedcba9876543210", "fedcba987654", "" },
+		/* neither */
+		{ "/", "", "" },
+		{ "", "", "" },
+		{ "/user.slice/user-0.slice/session-1.scope", "", "" },
+		{ "/system.slice/docker.service", "", "" },
+		{ "/docker/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde", "", "" },
+		{ "/docker/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg", "", "" },
+		{ "/docker/" H64 "0", "", "" },
+		{ "/kubepods.slice/crio-conmon-" H64 ".scope", "", "" },
+		{ "/system.slice/foo" H64 ".scope", "", "" },
+		/* "pod<uid>" outside the kubelet's hierarchy, malformed UIDs */
+		{ "/pod" UID "/x", "", "" },
+		{ "/kubepods/burstable/pod1a2b/x", "", "" },
+		{ "/kubepods/burstable/pod0b1c2d3eaaaa-bbbb-cccc-111122223333-/x", "", "" },
+		{ "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_ "x.slice",
+		  "", "" },
+		{ "/kubepods.slice/kubepods-burstable.slice", "", "" },
 	};
-	static const char *const no[] = {
-		"/",
-		"",
-		"/user.slice/user-0.slice/session-1.scope",
-		"/system.slice/docker.service",
-		"/docker/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde",	/* 63 */
-		"/docker/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg",
-		"/docker/" H64 "0",	/* 65 */
-		"/machine.slice/libpod-conmon-" H64 ".scope",
-		"/kubepods.slice/crio-conmon-" H64 ".scope",
-		"/system.slice/foo" H64 ".scope",
-	};
-	char buf[64];
+	struct ph_workload w;
+	char uid[PH_POD_UID_LEN + 1];
 
-	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
-		const char *id = ph_container_id(yes[i], buf, sizeof(buf));
+	for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
+		bool found = ph_cgroup_workload(t[i].path, &w);
 
-		CHECK(id == buf);
-		if (id)
-			CHECK_EQ_STR(id, "0123456789ab");
+		CHECK(found == (t[i].container[0] || t[i].pod_uid[0]));
+		CHECK(!strncmp(w.container, t[i].container, PH_CONTAINER_SHORT));
+		CHECK(strlen(w.container) == (t[i].container[0] ? PH_CONTAINER_ID_LEN : 0));
+		CHECK_EQ_STR(w.pod_uid, t[i].pod_uid);
+		if (strncmp(w.container, t[i].container, PH_CONTAINER_SHORT) ||
+		    strcmp(w.pod_uid, t[i].pod_uid))
+			fprintf(stderr, "    path %s\n", t[i].path);
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(no); i++)
-		CHECK(ph_container_id(no[i], buf, sizeof(buf)) == NULL);
-	/* innermost container wins */
-	CHECK(ph_container_id("/docker/" H64 "/docker/fedcba9876543210fedcba9876543210"
-			      "fedcba9876543210fedcba9876543210", buf, sizeof(buf)) != NULL);
-	CHECK_EQ_STR(buf, "fedcba987654");
-	/* buffer too small for 12 digits and a NUL */
-	CHECK(ph_container_id("/docker/" H64, buf, 12) == NULL);
-	CHECK(ph_container_id(NULL, buf, sizeof(buf)) == NULL);
+	CHECK(!ph_cgroup_workload(NULL, &w) && !w.container[0] && !w.pod_uid[0]);
+	/* the UID the --pod-uid filter takes: either spelling, the real one out */
+	CHECK(ph_pod_uid_parse(UID_, strlen(UID_), uid));
+	CHECK_EQ_STR(uid, UID);
+	CHECK(!ph_pod_uid_parse("0b1c2d3e", 8, uid));
+	CHECK(!ph_pod_uid_parse("0b1c2d3e-aaaa-bbbb-cccc-11112222333g", 36, uid));
+}
+
+UNIT_TEST(proc_filter_pod_container)
+{
+	static const char *const pod = "/kubepods.slice/kubepods-besteffort.slice/"
+		"kubepods-besteffort-pod" UID_ ".slice/crio-" H64 ".scope";
+	struct ph_proc_filter f = {};
+
+	CHECK(ph_proc_filter_match(&f, pod));
+	CHECK(ph_proc_filter_match(&f, NULL));
+	strcpy(f.pod_uid, UID);
+	CHECK(ph_proc_filter_match(&f, pod));
+	CHECK(!ph_proc_filter_match(&f, "/docker/" H64));
+	CHECK(!ph_proc_filter_match(&f, NULL));
+	strcpy(f.container, "0123456789abcdef");
+	CHECK(ph_proc_filter_match(&f, pod));
+	strcpy(f.container, "01234567899");
+	CHECK(!ph_proc_filter_match(&f, pod));
+	f.pod_uid[0] = '\0';
+	strcpy(f.container, H64);
+	CHECK(ph_proc_filter_match(&f, "/docker/" H64));
+	CHECK(!ph_proc_filter_match(&f, "/system.slice/cron.service"));
+	f.cgroup = "docker";
+	CHECK(!ph_proc_filter_match(&f, pod));
 }
