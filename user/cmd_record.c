@@ -24,6 +24,7 @@
 #include "htab.h"
 #include "live.h"
 #include "output.h"
+#include "textesc.h"
 #include "tracerec.h"
 
 #define EADDRNOTAVAIL_ERR	99
@@ -510,7 +511,7 @@ static void run_on_trigger(const struct recorder *r)
 		[PH_TRIG_OTHER] = "other", [PH_TRIG_CONNECT_FAILED] = "connect_failed",
 		[PH_TRIG_HEADROOM] = "headroom", [PH_TRIG_SIGNAL] = "signal",
 	};
-	char buf[64];
+	char buf[64], txt[PH_TX_SIZE(sizeof(t->text))];
 	pid_t pid;
 
 	pid = fork();
@@ -521,12 +522,13 @@ static void run_on_trigger(const struct recorder *r)
 	if (pid)
 		return;
 	setenv("PORTHOG_TRIGGER", kinds[t->kind], 1);
-	setenv("PORTHOG_TRIGGER_TEXT", t->text, 1);
+	/* the process controls its comm: text for a shell script is escaped */
+	setenv("PORTHOG_TRIGGER_TEXT", PH_TX(txt, t->text), 1);
 	snprintf(buf, sizeof(buf), "%.6f", ((__s64)t->ts_ns + r->l.wall_off) / 1e9);
 	setenv("PORTHOG_TRIGGER_TIME", buf, 1);
 	snprintf(buf, sizeof(buf), "%u", t->pid);
 	setenv("PORTHOG_PID", t->pid ? buf : "", 1);
-	setenv("PORTHOG_COMM", t->comm, 1);
+	setenv("PORTHOG_COMM", PH_TX(txt, t->comm), 1);
 	setenv("PORTHOG_DEST", t->dest, 1);
 	snprintf(buf, sizeof(buf), "%u", t->netns);
 	setenv("PORTHOG_NETNS", t->netns ? buf : "", 1);
@@ -603,11 +605,12 @@ static int on_event(void *ctx, const struct ph_event *e)
 static int handle_trigger(struct recorder *r)
 {
 	const struct rec_env *env = r->env;
+	char txt[PH_TX_SIZE(sizeof(r->trig.text))];
 	__u64 now = mono_ns();
 	int err;
 
 	r->pending = false;
-	ph_info("trigger: %s", r->trig.text);
+	ph_info("trigger: %s", PH_TX(txt, r->trig.text));
 	if (env->ring) {
 		err = ring_dump(r);
 		if (err)

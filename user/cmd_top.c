@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* porthog top: live view of who holds the ephemeral ports. */
+#include <locale.h>
 #include <math.h>
 #include <ncurses.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "cli.h"
 #include "live.h"
 #include "output.h"
+#include "textesc.h"
 
 struct top_env {
 	struct ph_live_opts live;
@@ -121,7 +123,8 @@ static void draw(struct ph_acct *a, const struct ph_out_ctx *c)
 	attroff(COLOR_PAIR(PAIR_HEAD) | A_BOLD);
 	for (size_t i = 0; i < np && y < half; i++) {
 		const struct ph_proc_view *v = &pv[i];
-		char old[16];
+		char old[16], comm[PH_TX_SIZE(PH_COMM_LEN)], cmd[512];
+		int w = cols > 80 ? cols - 80 : 0;
 
 		if (!ph_out_proc_match(c, v))
 			continue;
@@ -131,10 +134,11 @@ static void draw(struct ph_acct *a, const struct ph_out_ctx *c)
 			snprintf(old, sizeof(old), "-");
 		if (v->failed)
 			attron(COLOR_PAIR(PAIR_FAIL));
-		mvprintw(y++, 0, "%-7u %-16s %6u %6u %8llu %8llu %7.1f %7s %.*s", v->meta->key.pid,
-			 v->meta->comm, v->ports_held, v->time_wait, (unsigned long long)v->opened,
-			 (unsigned long long)v->failed, v->open_rate, old, cols > 80 ? cols - 80 : 0,
-			 v->meta->cmdline ? v->meta->cmdline : "");
+		mvprintw(y++, 0, "%-7u %-16s %6u %6u %8llu %8llu %7.1f %7s %s", v->meta->key.pid,
+			 PH_TX(comm, v->meta->comm), v->ports_held, v->time_wait,
+			 (unsigned long long)v->opened, (unsigned long long)v->failed, v->open_rate,
+			 old, ph_tx(cmd, (size_t)w + 1 < sizeof(cmd) ? (size_t)w + 1 : sizeof(cmd),
+				    v->meta->cmdline, (size_t)-1));
 		if (v->failed)
 			attroff(COLOR_PAIR(PAIR_FAIL));
 	}
@@ -194,6 +198,8 @@ int cmd_top(int argc, char **argv)
 	out.warn_pct = env.warn_pct;
 	out.sort = env.sort;
 	if (screen) {
+		/* UTF-8 names show as such; everything unsafe is escaped (textesc.h) */
+		setlocale(LC_CTYPE, "");
 		initscr();
 		curses_on = true;
 		cbreak();

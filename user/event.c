@@ -7,6 +7,7 @@
 
 #include "event.h"
 #include "json.h"
+#include "textesc.h"
 
 const char *ph_event_type_name(__u8 type)
 {
@@ -98,7 +99,8 @@ void ph_event_text_header(FILE *f)
 
 void ph_event_print_text(FILE *f, const struct ph_event *e, __s64 wall_off_ns)
 {
-	char src[PH_EP_STRLEN], dst[PH_EP_STRLEN], tbuf[16], ebuf[16], comm[PH_COMM_LEN + 1];
+	char src[PH_EP_STRLEN], dst[PH_EP_STRLEN], tbuf[16], ebuf[16];
+	char comm[PH_TX_SIZE(PH_COMM_LEN)];
 	double wall = ph_event_wall(e, wall_off_ns);
 	time_t secs = (time_t)wall;
 	struct tm tm;
@@ -108,8 +110,7 @@ void ph_event_print_text(FILE *f, const struct ph_event *e, __s64 wall_off_ns)
 	snprintf(tbuf + 8, sizeof(tbuf) - 8, ".%03d", (int)((wall - secs) * 1000));
 	ph_endpoint_fmt(e->family, e->saddr, e->sport, src, sizeof(src));
 	ph_endpoint_fmt(e->family, e->daddr, e->dport, dst, sizeof(dst));
-	memcpy(comm, e->comm, PH_COMM_LEN);
-	comm[PH_COMM_LEN] = 0;
+	ph_tx(comm, sizeof(comm), e->comm, PH_COMM_LEN);
 	fprintf(f, "%-12s %-7u %-16s %-14s %-47s %-47s %s\n", tbuf, e->pid, comm,
 		ph_event_type_name(e->type), src, dst,
 		e->type == PH_EV_CONNECT_FAILED ? ph_errname(e->err, ebuf, sizeof(ebuf)) :

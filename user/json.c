@@ -3,11 +3,20 @@
 #include <string.h>
 
 #include "json.h"
+#include "textesc.h"
 
-/* Append the escape for byte c to out (at most 7 bytes); returns its length. */
-static size_t escape_byte(unsigned char c, char *out)
+/*
+ * The JSON for the unit at s: a code point of k bytes, or if !k one byte that
+ * is not valid UTF-8. Such a byte b is written \udcXX (Python's
+ * "surrogateescape"), so that the exact bytes can be recovered:
+ * value.encode("utf-8", "surrogateescape"). Code points that text must not
+ * carry as they are (user/textesc.h) are \u escapes. At most 6 bytes.
+ */
+static size_t escape_unit(const unsigned char *s, int k, __u32 cp, char *out)
 {
-	switch (c) {
+	if (!k)
+		return (size_t)sprintf(out, "\\udc%02x", s[0]);
+	switch (cp) {
 	case '"':
 		return (size_t)sprintf(out, "\\\"");
 	case '\\':
@@ -22,43 +31,47 @@ static size_t escape_byte(unsigned char c, char *out)
 		return (size_t)sprintf(out, "\\b");
 	case '\f':
 		return (size_t)sprintf(out, "\\f");
-	default:
-		/* control bytes and non-ASCII (comm and cmdline are not always UTF-8) */
-		if (c < 0x20 || c >= 0x7f)
-			return (size_t)sprintf(out, "\\u%04x", c);
-		out[0] = (char)c;
-		out[1] = 0;
-		return 1;
 	}
+	if (ph_cp_unsafe(cp))
+		return (size_t)sprintf(out, "\\u%04x", cp & 0xffff);	/* unsafe ones are BMP */
+	memcpy(out, s, (size_t)k);
+	return (size_t)k;
+}
+
+struct esc_buf {
+	char *dst;
+	size_t len, n;
+};
+
+static bool emit_buf(void *ctx, const char *p, size_t k)
+{
+	struct esc_buf *b = ctx;
+
+	if (b->len && b->n + k < b->len)
+		memcpy(b->dst + b->n, p, k);
+	b->n += k;
+	return true;
 }
 
 size_t json_escape(char *dst, size_t len, const char *s)
 {
-	size_t n = 0;
-	char tmp[8];
+	struct esc_buf b = { .dst = dst, .len = len };
 
-	for (; *s; s++) {
-		size_t k = escape_byte((unsigned char)*s, tmp);
-
-		if (len && n + k < len)
-			memcpy(dst + n, tmp, k);
-		n += k;
-	}
+	ph_esc_walk(s, (size_t)-1, escape_unit, emit_buf, &b);
 	if (len)
-		dst[n < len ? n : len - 1] = 0;
-	return n;
+		dst[b.n < len ? b.n : len - 1] = 0;
+	return b.n;
+}
+
+static bool emit_file(void *ctx, const char *p, size_t k)
+{
+	return fwrite(p, 1, k, ctx) == k;
 }
 
 void json_strn(FILE *f, const char *s, size_t n)
 {
-	char tmp[8];
-
 	fputc('"', f);
-	for (size_t i = 0; i < n && s[i]; i++) {
-		size_t k = escape_byte((unsigned char)s[i], tmp);
-
-		fwrite(tmp, 1, k, f);
-	}
+	ph_esc_walk(s, n, escape_unit, emit_file, f);
 	fputc('"', f);
 }
 

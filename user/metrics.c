@@ -104,6 +104,7 @@ size_t ph_prom_escape(const char *in, size_t max_in, char *out, size_t size)
 	if (!size)
 		return 0;
 	while (in && i < max_in && p[i]) {
+		char pic[4] = "\xe2\x90\x80";	/* U+2400 + byte: the Unicode "control pictures" */
 		const char *rep = NULL;
 		int len = utf8_len(p + i, max_in - i);
 		size_t n, adv = 1;
@@ -118,6 +119,14 @@ size_t ph_prom_escape(const char *in, size_t max_in, char *out, size_t size)
 			rep = "\\\"";
 		else if (p[i] == '\n')
 			rep = "\\n";
+		/*
+		 * Valid in the format, but not on the terminal of whoever curls
+		 * /metrics: other C0 bytes and DEL as their control picture, C1 as U+FFFD.
+		 */
+		else if (p[i] < 0x20 || p[i] == 0x7f)
+			rep = (pic[2] = (char)(0x80 + (p[i] == 0x7f ? 0x21 : p[i])), pic);
+		else if (p[i] == 0xc2 && p[i + 1] < 0xa0)
+			rep = "\xef\xbf\xbd", adv = 2;
 		if (rep) {
 			n = strlen(rep);
 		} else {

@@ -7,6 +7,7 @@
 #include "json.h"
 #include "output.h"
 #include "procinfo.h"
+#include "textesc.h"
 
 bool ph_proc_filter_match(const struct ph_proc_filter *f, const char *cgroup)
 {
@@ -210,7 +211,7 @@ void ph_out_text(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c)
 		"OPENED", "FAILED", "OPEN/s", "OLDEST", "CMDLINE");
 	for (size_t i = 0; i < np; i++) {
 		const struct ph_proc_view *v = &pv[i];
-		char old[16];
+		char old[16], comm[PH_TX_SIZE(PH_COMM_LEN)], cmd[61];
 
 		if (!ph_out_proc_match(c, v))
 			continue;
@@ -220,10 +221,10 @@ void ph_out_text(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c)
 			snprintf(old, sizeof(old), "%.0fs", v->oldest_s);
 		else
 			snprintf(old, sizeof(old), "-");
-		fprintf(f, "%-7u %-16s %6u %6u %8llu %8llu %7.1f %7s %.60s\n", v->meta->key.pid,
-			v->meta->comm, v->ports_held, v->time_wait, (unsigned long long)v->opened,
-			(unsigned long long)v->failed, v->open_rate, old,
-			v->meta->cmdline ? v->meta->cmdline : "");
+		fprintf(f, "%-7u %-16s %6u %6u %8llu %8llu %7.1f %7s %s\n", v->meta->key.pid,
+			PH_TX(comm, v->meta->comm), v->ports_held, v->time_wait,
+			(unsigned long long)v->opened, (unsigned long long)v->failed, v->open_rate,
+			old, PH_TX(cmd, v->meta->cmdline));
 	}
 	fprintf(f, "\n%-52s %6s %6s %6s %8s %6s %8s\n", "DESTINATION", "IN_USE", "TW", "CAP",
 		"HEADROOM", "ETA", "FAILED");

@@ -8,6 +8,7 @@
 #include "json.h"
 #include "output.h"
 #include "replay.h"
+#include "textesc.h"
 
 #define TOP_ROWS	10
 
@@ -24,17 +25,21 @@ static void fmt_time(double t, char *buf, size_t len)
 void ph_summary_text(FILE *f, const struct ph_summary *s)
 {
 	const struct ph_first_failure *ff = &s->first_failure;
-	char a[40], b[40], d[128];
+	char a[40], b[40], d[128], comm[PH_TX_SIZE(PH_COMM_LEN)], cmd[71];
+	char host[PH_TX_SIZE(sizeof(s->hostname))], kern[PH_TX_SIZE(sizeof(s->kernel))];
+	char ver[PH_TX_SIZE(sizeof(s->version))], att[PH_TX_SIZE(sizeof(s->attach))];
+	char trig[PH_TX_SIZE(sizeof(s->trigger))];
 
+	/* everything here comes from a file, which anyone could have written */
 	fmt_time(s->first_t, a, sizeof(a));
 	fmt_time(s->last_t, b, sizeof(b));
-	fprintf(f, "host %s, kernel %s, porthog %s, attach %s\n", s->hostname, s->kernel,
-		s->version, s->attach);
+	fprintf(f, "host %s, kernel %s, porthog %s, attach %s\n", PH_TX(host, s->hostname),
+		PH_TX(kern, s->kernel), PH_TX(ver, s->version), PH_TX(att, s->attach));
 	fprintf(f, "span %s .. %s (%.1f s), %llu events, lost_events %llu\n", a, b,
 		s->last_t - s->first_t, (unsigned long long)s->events,
 		(unsigned long long)s->lost_events);
 	if (s->trigger[0])
-		fprintf(f, "trigger: %s\n", s->trigger);
+		fprintf(f, "trigger: %s\n", PH_TX(trig, s->trigger));
 	if (!s->file.complete)
 		fprintf(f, "INCOMPLETE FILE: %s; read %llu of %llu bytes (%llu cut)\n",
 			s->file.reason, (unsigned long long)s->file.bytes_valid,
@@ -46,10 +51,10 @@ void ph_summary_text(FILE *f, const struct ph_summary *s)
 	for (size_t i = 0; i < s->noffenders && i < TOP_ROWS; i++) {
 		const struct ph_offender *o = &s->offenders[i];
 
-		fprintf(f, "%-7u %-16s %9u %7u %8llu %7llu  %.70s\n", o->meta.key.pid,
-			o->meta.comm, o->peak_held, o->peak_time_wait,
+		fprintf(f, "%-7u %-16s %9u %7u %8llu %7llu  %s\n", o->meta.key.pid,
+			PH_TX(comm, o->meta.comm), o->peak_held, o->peak_time_wait,
 			(unsigned long long)o->opened, (unsigned long long)o->failed,
-			o->meta.cmdline ? o->meta.cmdline : "");
+			PH_TX(cmd, o->meta.cmdline));
 	}
 	fprintf(f, "\nDESTINATIONS\n%-52s %9s %8s %-24s %8s\n", "DESTINATION", "PEAK_USE",
 		"CAPACITY", "AT", "FAILED");
@@ -68,10 +73,10 @@ void ph_summary_text(FILE *f, const struct ph_summary *s)
 	fmt_time(ff->t, a, sizeof(a));
 	ph_dest_fmt(&ff->dest, d, sizeof(d));
 	fprintf(f, "\nFIRST FAILURE at %s: pid %u (%s) on %s, in_use %u of %u\n", a, ff->pid,
-		ff->comm, d, ff->in_use, ff->capacity);
+		PH_TX(comm, ff->comm), d, ff->in_use, ff->capacity);
 	for (size_t i = 0; i < ff->nholders; i++)
-		fprintf(f, "  pid %-7u %-16s held %u\n", ff->holders[i].pid, ff->holders[i].comm,
-			ff->holders[i].held);
+		fprintf(f, "  pid %-7u %-16s held %u\n", ff->holders[i].pid,
+			PH_TX(comm, ff->holders[i].comm), ff->holders[i].held);
 }
 
 static void json_dest_key(FILE *f, const struct ph_dest_key *k)
@@ -153,10 +158,13 @@ void ph_summary_json(FILE *f, const struct ph_summary *s)
 	fputs("]}}\n", f);
 }
 
-static void html_esc(FILE *f, const char *s)
+/* HTML shows what the terminal shows (textesc.h), with the markup characters as entities. */
+static bool html_emit(void *ctx, const char *p, size_t k)
 {
-	for (; s && *s; s++) {
-		switch (*s) {
+	FILE *f = ctx;
+
+	for (size_t i = 0; i < k; i++) {
+		switch (p[i]) {
 		case '<':
 			fputs("&lt;", f);
 			break;
@@ -173,12 +181,15 @@ static void html_esc(FILE *f, const char *s)
 			fputs("&#39;", f);
 			break;
 		default:
-			if ((unsigned char)*s < 0x20)
-				fputc(' ', f);
-			else
-				fputc(*s, f);
+			fputc(p[i], f);
 		}
 	}
+	return true;
+}
+
+static void html_esc(FILE *f, const char *s)
+{
+	ph_esc_walk(s, (size_t)-1, ph_tx_unit, html_emit, f);
 }
 
 static const char *const palette[] = {

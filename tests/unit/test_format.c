@@ -8,6 +8,7 @@
 #include "event.h"
 #include "json.h"
 #include "probe.h"
+#include "textesc.h"
 
 static char *capture(void (*fn)(FILE *, const void *), const void *arg)
 {
@@ -31,7 +32,11 @@ UNIT_TEST(json_escaping)
 	char buf[64];
 
 	s = capture(put_str, "a\"b\\c\n\t\x01\x7f\xc3\xa9");
-	CHECK_EQ_STR(s, "\"a\\\"b\\\\c\\n\\t\\u0001\\u007f\\u00c3\\u00a9\"");
+	CHECK_EQ_STR(s, "\"a\\\"b\\\\c\\n\\t\\u0001\\u007f\xc3\xa9\"");
+	free(s);
+	/* bytes that are not UTF-8 as \udcXX (surrogateescape), C1 and bidi as \u */
+	s = capture(put_str, "\x1b]0;\x07\xff\xc3(\xc2\x9b\xe2\x80\xae\xf0\x9f\x98\x80");
+	CHECK_EQ_STR(s, "\"\\u001b]0;\\u0007\\udcff\\udcc3(\\u009b\\u202e\xf0\x9f\x98\x80\"");
 	free(s);
 	s = capture(put_str, "");
 	CHECK_EQ_STR(s, "\"\"");
@@ -41,6 +46,30 @@ UNIT_TEST(json_escaping)
 	/* truncation keeps the buffer terminated */
 	CHECK_EQ_INT(json_escape(buf, 3, "abcdef"), 6);
 	CHECK_EQ_STR(buf, "ab");
+}
+
+UNIT_TEST(text_escaping)
+{
+	char buf[PH_TX_SIZE(64)], small[8], tiny[6];
+
+	/* the issue's reproducer: OSC title, clear screen, colour, newline */
+	CHECK_EQ_STR(PH_TX(buf, "\x1b]0;pwned\x07\x1b[2J\x1b[31mRED\nline2"),
+		     "\\x1b]0;pwned\\x07\\x1b[2J\\x1b[31mRED\\nline2");
+	CHECK_EQ_STR(PH_TX(buf, "a\tb\rc\\d\x7f"), "a\\tb\\rc\\\\d\\x7f");
+	/* valid UTF-8 stays; bad bytes, C1 controls and bidi overrides do not */
+	CHECK_EQ_STR(PH_TX(buf, "caf\xc3\xa9 \xf0\x9f\x98\x80"), "caf\xc3\xa9 \xf0\x9f\x98\x80");
+	CHECK_EQ_STR(PH_TX(buf, "\xff\xc3(\xc0\xaf\xed\xa0\x80"),
+		     "\\xff\\xc3(\\xc0\\xaf\\xed\\xa0\\x80");
+	CHECK_EQ_STR(PH_TX(buf, "\xc2\x9b\xe2\x80\xae\xe2\x80\xa8"), "\\u009b\\u202e\\u2028");
+	CHECK_EQ_STR(PH_TX(buf, "<b>&</b>"), "<b>&</b>");
+	/* a 16-byte comm with no NUL, and a name cut inside a character */
+	CHECK_EQ_STR(ph_tx(buf, sizeof(buf), "0123456789abcdefXYZ", 16), "0123456789abcdef");
+	CHECK_EQ_STR(ph_tx(buf, sizeof(buf), "ab\xe2\x82\xac", 4), "ab\\xe2\\x82");
+	/* a small buffer is cut at a whole escape and stays terminated */
+	CHECK_EQ_STR(PH_TX(tiny, "ab\x1b"), "ab");
+	CHECK_EQ_STR(PH_TX(small, "abc\x1b"), "abc\\x1b");
+	CHECK_EQ_STR(PH_TX(buf, NULL), "");
+	CHECK_EQ_STR(ph_tx(buf, 1, "abc", 3), "");
 }
 
 UNIT_TEST(address_formatting)

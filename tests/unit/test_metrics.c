@@ -124,9 +124,9 @@ UNIT_TEST(metrics_label_escaping)
 
 	CHECK_EQ_INT(esc("a\"b\\c\nd", SIZE_MAX, out, sizeof(out)), 10);
 	CHECK_EQ_STR(out, "a\\\"b\\\\c\\nd");
-	/* tabs and other control bytes are valid UTF-8 and stay */
-	esc("t\tr\r", SIZE_MAX, out, sizeof(out));
-	CHECK_EQ_STR(out, "t\tr\r");
+	/* other control bytes are shown as their control pictures, C1 as U+FFFD */
+	esc("t\tr\r\x1b\x7f\xc2\x9b", SIZE_MAX, out, sizeof(out));
+	CHECK_EQ_STR(out, "t\xe2\x90\x89r\xe2\x90\x8d\xe2\x90\x9b\xe2\x90\xa1\xef\xbf\xbd");
 	/* valid multi-byte characters stay, invalid bytes become U+FFFD */
 	esc("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", SIZE_MAX, out, sizeof(out));
 	CHECK_EQ_STR(out, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");

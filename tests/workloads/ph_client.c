@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -68,7 +69,7 @@ static void usage(FILE *f)
 		"usage: %s --addr ADDR --port PORT --mode leaky|pooled|churn\n"
 		"       [--out PATH] [--nonblock] [--bind] [--rate R] [--count N]\n"
 		"       [--fail-count N] [--max-errors N] [--hold SECONDS]\n"
-		"       [--close fin|rst] [--ready-file PATH]\n",
+		"       [--close fin|rst] [--ready-file PATH] [--comm NAME] [--note TEXT]\n",
 		prog);
 }
 
@@ -449,6 +450,8 @@ int main(int argc, char **argv)
 		{ "hold",	required_argument, NULL, 'H' },
 		{ "close",	required_argument, NULL, 'C' },
 		{ "ready-file",	required_argument, NULL, 'r' },
+		{ "comm",	required_argument, NULL, 'c' },	/* prctl(PR_SET_NAME) */
+		{ "note",	required_argument, NULL, 'T' },	/* ignored: text for argv */
 		{ "help",	no_argument,	   NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -459,7 +462,7 @@ int main(int argc, char **argv)
 	char line[64];
 	int c;
 
-	while ((c = getopt_long(argc, argv, "a:p:m:o:NBR:n:f:E:H:C:r:h",
+	while ((c = getopt_long(argc, argv, "a:p:m:o:NBR:n:f:E:H:C:r:c:T:h",
 				lopts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
@@ -514,6 +517,12 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			o.ready_file = optarg;
+			break;
+		case 'c':
+			if (prctl(PR_SET_NAME, optarg))
+				die_errno("prctl(PR_SET_NAME)");
+			break;
+		case 'T':
 			break;
 		case 'h':
 			usage(stdout);
