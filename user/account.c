@@ -261,6 +261,8 @@ static struct netns_ent *get_netns(struct ph_acct *a, __u32 inode)
 	ns->info.range_lo = 32768;
 	ns->info.range_hi = 60999;
 	ns->info.tw_reuse = -1;
+	ns->info.syn_retries = -1;
+	ns->info.timestamps = -1;
 	if (htab_insert(&a->nets, &ns->node)) {
 		free(ns);
 		return NULL;

@@ -81,6 +81,8 @@ struct ph_netns_info {
 	__u16 range_lo, range_hi;
 	__u32 reserved_in_range;	/* ip_local_reserved_ports inside the range */
 	__s32 tw_reuse;			/* tcp_tw_reuse: 0, 1, 2 (loopback only); -1 unknown */
+	__s32 syn_retries;		/* tcp_syn_retries; -1 unknown */
+	__s32 timestamps;		/* tcp_timestamps (tw_reuse needs them); -1 unknown */
 	char *reserved;			/* the sysctl text, malloc'ed, may be NULL */
 };
 

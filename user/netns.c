@@ -228,6 +228,8 @@ int ph_netns_read_settings(__u32 inode, struct ph_netns_info *out)
 	memset(out, 0, sizeof(*out));
 	out->inode = inode;
 	out->tw_reuse = -1;
+	out->syn_retries = -1;
+	out->timestamps = -1;
 	err = read_file("/proc/sys/net/ipv4/ip_local_port_range", buf, sizeof(buf));
 	if (err)
 		return err;
@@ -241,5 +243,9 @@ int ph_netns_read_settings(__u32 inode, struct ph_netns_info *out)
 	}
 	if (!read_file("/proc/sys/net/ipv4/tcp_tw_reuse", buf, sizeof(buf)))
 		out->tw_reuse = atoi(buf);
+	if (!read_file("/proc/sys/net/ipv4/tcp_syn_retries", buf, sizeof(buf)))
+		out->syn_retries = atoi(buf);
+	if (!read_file("/proc/sys/net/ipv4/tcp_timestamps", buf, sizeof(buf)))
+		out->timestamps = atoi(buf);
 	return 0;
 }
