@@ -81,6 +81,8 @@ void ph_replay_free(struct ph_replay *r)
 		free(r->s.offenders[i].meta.cmdline);
 		free(r->s.offenders[i].meta.cgroup);
 		free(r->s.offenders[i].series);
+		for (int k = 0; k < PH_CHART_STATES; k++)
+			free(r->s.offenders[i].state_series[k]);
 	}
 	for (size_t i = 0; i < r->s.ndests; i++) {
 		free(r->s.dests[i].series);
@@ -186,6 +188,21 @@ static void add_point(struct ph_series_pt **arr, size_t *n, double t, __u32 v)
 	(*n)++;
 }
 
+static void add_state_points(struct ph_offender *o, double t, const struct ph_proc_view *v)
+{
+	const __u32 val[PH_CHART_STATES] = {
+		[PH_CS_ESTABLISHED] = v->by_state[PH_ST_ESTABLISHED],
+		[PH_CS_TIME_WAIT] = v->time_wait,
+		[PH_CS_SYN_SENT] = v->by_state[PH_ST_SYN_SENT],
+	};
+
+	for (int k = 0; k < PH_CHART_STATES; k++) {
+		add_point(&o->state_series[k], &o->nstate[k], t, val[k]);
+		if (val[k] > o->peak_state[k])
+			o->peak_state[k] = val[k];
+	}
+}
+
 static struct ph_offender *offender(struct ph_replay *r, const struct ph_proc_meta *m)
 {
 	struct hnode *n = htab_find(&r->offs, &m->key);
@@ -274,6 +291,7 @@ static void sample(struct ph_replay *r, __u64 now)
 		if (pv[i].time_wait > o->peak_time_wait)
 			o->peak_time_wait = pv[i].time_wait;
 		add_point(&o->series, &o->nseries, t, total);
+		add_state_points(o, t, &pv[i]);
 	}
 	for (size_t i = 0; i < nd; i++) {
 		struct ph_dest_summary *d = dest_sum(r, &dv[i].key);

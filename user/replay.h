@@ -20,6 +20,9 @@ struct ph_series_pt {
 	__u32 v;
 };
 
+/* The states an offender's ports are split into in the report chart. */
+enum { PH_CS_ESTABLISHED, PH_CS_TIME_WAIT, PH_CS_SYN_SENT, PH_CHART_STATES };
+
 struct ph_offender {
 	struct ph_proc_meta meta;	/* copied strings, owned */
 	__u32 peak_held;		/* ports held, TIME_WAIT excluded (as top's ports_held) */
@@ -28,6 +31,9 @@ struct ph_offender {
 	__u64 opened, failed;
 	struct ph_series_pt *series;	/* ports held + TIME_WAIT over time */
 	size_t nseries;
+	struct ph_series_pt *state_series[PH_CHART_STATES];	/* ports per state (PH_CS_*) */
+	size_t nstate[PH_CHART_STATES];
+	__u32 peak_state[PH_CHART_STATES];
 };
 
 struct ph_dest_summary {

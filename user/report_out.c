@@ -228,6 +228,111 @@ static void svg_steps(FILE *f, const struct chart *c, const struct ph_series_pt 
 	fprintf(f, "%.1f,%.1f\"/>\n", cx(c, c->t1), cy(c, pts[n - 1].v));
 }
 
+/* Seconds between time axis ticks: at most 8 ticks over the span. */
+static double tick_step(double span)
+{
+	static const double steps[] = {
+		0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200,
+		10800, 21600, 43200, 86400,
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(steps) - 1; i++)
+		if (span / steps[i] <= 8)
+			break;
+	return steps[i] * (span / steps[i] > 8 ? ceil(span / steps[i] / 8) : 1);
+}
+
+/* Frame, port ticks, and a wall-clock (UTC) time axis. */
+static void svg_axes(FILE *f, const struct chart *c)
+{
+	double step = tick_step(c->t1 - c->t0);
+	char day[16];
+	time_t secs = (time_t)c->t0;
+	struct tm tm;
+
+	fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#fafafa\" stroke=\"#999\"/>\n",
+		c->x0, c->y0, c->w, c->h);
+	for (int k = 0; k <= 4; k++) {
+		double v = c->ymax / 1.1 * k / 4;
+
+		fprintf(f, "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%.0f</text>\n",
+			c->x0 - 4, cy(c, v) + 4, v);
+	}
+	/* times come from an untrusted file: bounded tick count, plausible times only */
+	for (int k = 0; k <= 9; k++) {
+		double t = ceil(c->t0 / step) * step + k * step;
+		long long ms;
+		char lbl[32];
+
+		if (!(t <= c->t1 + 1e-9) || t < 0 || t > 1e11)
+			break;
+		ms = llround(t * 1000);
+		secs = (time_t)(ms / 1000);
+		if (!gmtime_r(&secs, &tm))
+			break;
+		strftime(lbl, sizeof(lbl), "%H:%M:%S", &tm);
+		if (step < 1) {
+			int dec = step < 0.01 ? 3 : step < 0.1 ? 2 : 1;
+
+			snprintf(lbl + strlen(lbl), sizeof(lbl) - strlen(lbl), ".%0*lld", dec,
+				 (ms % 1000) / (dec == 3 ? 1 : dec == 2 ? 10 : 100));
+		}
+		fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#999\"/>"
+			"<text class=\"tick\" x=\"%.1f\" y=\"%d\" font-size=\"11\" "
+			"text-anchor=\"middle\">%s</text>\n", cx(c, t), cx(c, t), c->y0 + c->h,
+			c->y0 + c->h + 4, cx(c, t), c->y0 + c->h + 16, lbl);
+	}
+	secs = c->t0 >= 0 && c->t0 <= 1e11 ? (time_t)c->t0 : 0;
+	if (!gmtime_r(&secs, &tm))
+		memset(&tm, 0, sizeof(tm));
+	strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+	fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">UTC, %s</text>\n",
+		c->x0 + c->w, c->y0 + c->h + 32, day);
+}
+
+static const char *const state_names[PH_CHART_STATES] = {
+	[PH_CS_ESTABLISHED] = "ESTABLISHED",
+	[PH_CS_TIME_WAIT] = "TIME_WAIT",
+	[PH_CS_SYN_SENT] = "SYN_SENT",
+};
+
+static const char *const state_colors[PH_CHART_STATES] = {
+	[PH_CS_ESTABLISHED] = "#1f77b4",
+	[PH_CS_TIME_WAIT] = "#ff7f0e",
+	[PH_CS_SYN_SENT] = "#d62728",
+};
+
+/* The top offender's ports split by state, on the same time axis. */
+static void svg_states(FILE *f, const struct ph_summary *s, const struct chart *main_chart)
+{
+	const struct ph_offender *o = &s->offenders[0];
+	struct chart c = *main_chart;
+
+	c.h = 200;
+	c.ymax = 0;
+	for (int k = 0; k < PH_CHART_STATES; k++)
+		if (o->peak_state[k] > c.ymax)
+			c.ymax = o->peak_state[k];
+	c.ymax = c.ymax ? c.ymax * 1.1 : 1;
+	fprintf(f, "<h2>Ports of pid %u (", o->meta.key.pid);
+	html_esc(f, o->meta.comm);
+	fprintf(f, ") by state</h2>\n<svg id=\"states\" xmlns=\"http://www.w3.org/2000/svg\" "
+		"width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"ports by state\">\n",
+		c.x0 + c.w + 340, c.y0 + c.h + 40);
+	svg_axes(f, &c);
+	for (int k = 0; k < PH_CHART_STATES; k++) {
+		char cls[32];
+
+		snprintf(cls, sizeof(cls), "state %s", state_names[k]);
+		svg_steps(f, &c, o->state_series[k], o->nstate[k], state_colors[k], NULL, cls);
+		fprintf(f, "<text class=\"legend\" x=\"%d\" y=\"%d\" font-size=\"11\" fill=\"%s\">"
+			"&#8212; %s peak %u</text>\n", c.x0 + c.w + 8, c.y0 + 12 + 16 * k,
+			state_colors[k], state_names[k], o->peak_state[k]);
+	}
+	fputs("</svg>\n", f);
+}
+
 int ph_summary_html(FILE *f, const struct ph_summary *s)
 {
 	struct chart c = { .x0 = 60, .y0 = 20, .w = 860, .h = 320 };
@@ -281,17 +386,7 @@ int ph_summary_html(FILE *f, const struct ph_summary *s)
 	fprintf(f, "<h2>Ports held over time</h2>\n<svg id=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
 		"width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"ports held over time\">\n",
 		c.x0 + c.w + 340, c.y0 + c.h + 40);
-	fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#fafafa\" stroke=\"#999\"/>\n",
-		c.x0, c.y0, c.w, c.h);
-	for (int k = 0; k <= 4; k++) {
-		double v = c.ymax / 1.1 * k / 4;
-
-		fprintf(f, "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%.0f</text>\n",
-			c.x0 - 4, cy(&c, v) + 4, v);
-	}
-	fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"11\">0 s</text>"
-		"<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">%.1f s</text>\n",
-		c.x0, c.y0 + c.h + 16, c.x0 + c.w, c.y0 + c.h + 16, c.t1 - c.t0);
+	svg_axes(f, &c);
 	for (size_t i = 0; i < ndest; i++) {
 		const struct ph_dest_summary *ds = &s->dests[i];
 		const char *col = palette[(color++) % ARRAY_SIZE(palette)];
@@ -320,6 +415,8 @@ int ph_summary_html(FILE *f, const struct ph_summary *s)
 		fputs("</text>\n", f);
 	}
 	fputs("</svg>\n", f);
+	if (s->noffenders)
+		svg_states(f, s, &c);
 
 	fputs("<h2>Offenders</h2>\n<table id=\"offenders\"><tr><th>pid</th><th class=l>comm</th>"
 	      "<th>peak held</th><th>peak TIME_WAIT</th><th>opened</th><th>failed</th>"

@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import stat
@@ -147,6 +148,27 @@ def test_html_report_in_chromium(tmp):
         check("<polyline" in dom or "<path" in dom, "the chart draws series")
         check(str(lp["pid"]) in dom and "ph_client" in dom, "the offender is on the page")
         check("capacity" in dom, "the capacity line is labelled")
+        # the top offender's ports by state, on a wall-clock (UTC) time axis
+        rep = report_json(out)
+        check(f"Ports of pid {lp['pid']} (ph_client) by state" in dom, "the state chart's title")
+        states = dom[dom.index('id="states"'):]
+        states = states[:states.index("</svg>")]
+        for st, peak in (("ESTABLISHED", 63), ("TIME_WAIT", 0), ("SYN_SENT", 0)):
+            check(f'class="state {st}"' in states, f"a {st} line")
+            check(f"{st} peak {peak}<" in states, f"{st} peaks at {peak}")
+        first, last = rep["first_event"], rep["last_event"]
+        midnight = first - first % 86400
+        day = time.strftime("%Y-%m-%d", time.gmtime(first))
+        check_eq(dom.count(f"UTC, {day}<"), 2, "both charts name the UTC day")
+        ticks = re.findall(r'class="tick"[^>]*>([0-9:.]+)<', dom)
+        check(len(ticks) >= 4, f"time axis ticks: {ticks}")
+        for t in ticks:
+            h, m, sec = t.split(":")
+            at = midnight + int(h) * 3600 + int(m) * 60 + float(sec)
+            if at < first - 1:
+                at += 86400
+            check(first - 0.001 <= at <= last + 0.001,
+                  f"tick {t} lies within the recording {first:.3f}..{last:.3f}")
         r = subprocess.run(base + ["--screenshot=" + png, "file://" + html],
                            capture_output=True, text=True, timeout=120)
         check_eq(r.returncode, 0, f"chromium --screenshot ({r.stderr[-300:]})")
