@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* porthog top: live view of who holds the ephemeral ports. */
-#include <locale.h>
-#include <math.h>
 #include <ncurses.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,7 +7,7 @@
 #include "cli.h"
 #include "live.h"
 #include "output.h"
-#include "textesc.h"
+#include "top_screen.h"
 
 struct top_env {
 	struct ph_live_opts live;
@@ -24,7 +22,10 @@ struct top_env {
 static const char doc[] =
 "Live view: processes sorted by ports held, destinations sorted by headroom.\n"
 "Destinations under --warn-pct headroom, or with failing connects, are highlighted.\n"
-"Keys: q quit, s next sort key (held, time_wait, opened, failed, rate, pid).\n"
+"Keys: q quit, s next sort key (held, time_wait, opened, failed, rate, pid),\n"
+"  Up/Down/PgUp/PgDn/Home/End select a process, Enter opens it (its destinations,\n"
+"  states and socket ages), Esc goes back, / filters by command (Enter applies,\n"
+"  Esc clears).\n"
 "\v"
 "EXAMPLES:\n"
 "  porthog top\n"
@@ -45,8 +46,6 @@ static const struct argp_option options[] = {
 	{ "sort", OPT_SORT, "KEY", 0, "held (default), time_wait, opened, failed, rate, pid", 0 },
 	{},
 };
-
-static const char *const sort_names[] = { "held", "time_wait", "opened", "failed", "rate", "pid" };
 
 static error_t parse_arg(int key, char *arg, struct argp_state *state)
 {
@@ -77,10 +76,10 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			argp_error(state, "invalid --warn-pct '%s' (0..100)", arg);
 		break;
 	case OPT_SORT:
-		for (i = 0; i < ARRAY_SIZE(sort_names); i++)
-			if (!strcmp(arg, sort_names[i]))
+		for (i = 0; i < PH_NSORT; i++)
+			if (!strcmp(arg, ph_sort_names[i]))
 				break;
-		if (i == ARRAY_SIZE(sort_names))
+		if (i == PH_NSORT)
 			argp_error(state, "invalid --sort '%s'", arg);
 		env->sort = i;
 		break;
@@ -100,79 +99,32 @@ static const struct argp argp = {
 	.children = ph_view_children,
 };
 
-enum { PAIR_WARN = 1, PAIR_FAIL, PAIR_HEAD };
-
-static void draw(struct ph_acct *a, const struct ph_out_ctx *c)
+/* Every key that is waiting; true when the screen must be drawn again now. */
+static bool screen_keys(struct ph_top_ui *ui)
 {
-	const struct ph_proc_view *pv;
-	const struct ph_dest_view *dv;
-	size_t np, nd;
-	int rows, cols, y = 0, half;
+	bool redraw = false;
+	int ch;
 
-	getmaxyx(stdscr, rows, cols);
-	half = rows / 2;
-	np = ph_acct_procs(a, c->sort, &pv);
-	nd = ph_acct_dests(a, &dv);
-	erase();
-	mvprintw(y++, 0, "porthog top  attach=%s  lost_events=%llu  sort=%s  (q quit, s sort)",
-		 c->attach_mode, (unsigned long long)c->lost_events, sort_names[c->sort]);
-	y++;
-	attron(COLOR_PAIR(PAIR_HEAD) | A_BOLD);
-	mvprintw(y++, 0, "%-7s %-16s %6s %6s %8s %8s %7s %7s %s", "PID", "COMM", "HELD", "TW",
-		 "OPENED", "FAILED", "OPEN/s", "OLDEST", "CMDLINE");
-	attroff(COLOR_PAIR(PAIR_HEAD) | A_BOLD);
-	for (size_t i = 0; i < np && y < half; i++) {
-		const struct ph_proc_view *v = &pv[i];
-		char old[16], comm[PH_TX_SIZE(PH_COMM_LEN)], cmd[512];
-		int w = cols > 80 ? cols - 80 : 0;
-
-		if (!ph_out_proc_match(c, v))
-			continue;
-		if (v->oldest_s >= 0)
-			snprintf(old, sizeof(old), "%.0fs", v->oldest_s);
-		else
-			snprintf(old, sizeof(old), "-");
-		if (v->failed)
-			attron(COLOR_PAIR(PAIR_FAIL));
-		mvprintw(y++, 0, "%-7u %-16s %6u %6u %8llu %8llu %7.1f %7s %s", v->meta->key.pid,
-			 PH_TX(comm, v->meta->comm), v->ports_held, v->time_wait,
-			 (unsigned long long)v->opened, (unsigned long long)v->failed, v->open_rate,
-			 old, ph_tx(cmd, (size_t)w + 1 < sizeof(cmd) ? (size_t)w + 1 : sizeof(cmd),
-				    v->meta->cmdline, (size_t)-1));
-		if (v->failed)
-			attroff(COLOR_PAIR(PAIR_FAIL));
+	while ((ch = getch()) != ERR) {
+		switch (ph_top_key(ui, ch)) {
+		case PH_TOP_QUIT:
+			ph_exiting = 1;
+			return true;
+		case PH_TOP_REDRAW:
+			redraw = true;
+			break;
+		default:
+			break;
+		}
 	}
-	y = half + 1;
-	attron(COLOR_PAIR(PAIR_HEAD) | A_BOLD);
-	mvprintw(y++, 0, "%-52s %6s %6s %6s %8s %6s %8s", "DESTINATION", "IN_USE", "TW", "CAP",
-		 "HEADROOM", "ETA", "FAILED");
-	attroff(COLOR_PAIR(PAIR_HEAD) | A_BOLD);
-	for (size_t i = 0; i < nd && y < rows; i++) {
-		const struct ph_dest_view *v = &dv[i];
-		char d[128], eta[16];
-		int pair = v->failed ? PAIR_FAIL : v->headroom_pct < c->warn_pct ? PAIR_WARN : 0;
-
-		if (!ph_out_dest_match(c, v))
-			continue;
-		ph_dest_fmt(&v->key, d, sizeof(d));
-		if (!isfinite(v->eta_s))
-			snprintf(eta, sizeof(eta), "-");
-		else
-			snprintf(eta, sizeof(eta), "%.0fs", v->eta_s);
-		if (pair)
-			attron(COLOR_PAIR(pair) | A_BOLD);
-		mvprintw(y++, 0, "%-52s %6u %6u %6u %7.1f%% %6s %8llu", d, v->in_use, v->time_wait,
-			 v->capacity, v->headroom_pct, eta, (unsigned long long)v->failed);
-		if (pair)
-			attroff(COLOR_PAIR(pair) | A_BOLD);
-	}
-	refresh();
+	return redraw;
 }
 
 int cmd_top(int argc, char **argv)
 {
 	struct top_env env = { .interval = 1, .warn_pct = 20 };
 	struct ph_out_ctx out = {};
+	struct ph_top_ui ui = {};
 	bool screen, curses_on = false;
 	struct ph_live l;
 	long n = 0;
@@ -197,22 +149,14 @@ int cmd_top(int argc, char **argv)
 	out.filter = env.filter;
 	out.warn_pct = env.warn_pct;
 	out.sort = env.sort;
+	ui.sort = env.sort;
 	if (screen) {
-		/* UTF-8 names show as such; everything unsafe is escaped (textesc.h) */
-		setlocale(LC_CTYPE, "");
-		initscr();
-		curses_on = true;
-		cbreak();
-		noecho();
-		curs_set(0);
-		timeout(0);
-		if (has_colors()) {
-			start_color();
-			use_default_colors();
-			init_pair(PAIR_WARN, COLOR_YELLOW, -1);
-			init_pair(PAIR_FAIL, COLOR_RED, -1);
-			init_pair(PAIR_HEAD, COLOR_CYAN, -1);
+		if (ph_top_screen_open()) {
+			ph_err("cannot initialize the terminal");
+			err = PH_EXIT_ERR;
+			goto cleanup;
 		}
+		curses_on = true;
 	}
 
 	for (;;) {
@@ -227,23 +171,16 @@ int cmd_top(int argc, char **argv)
 				err = PH_EXIT_ERR;
 				goto cleanup;
 			}
-			if (screen) {
-				int ch = getch();
-
-				if (ch == 'q' || ch == 'Q')
-					ph_exiting = 1;
-				else if (ch == 's') {
-					out.sort = (out.sort + 1) % ARRAY_SIZE(sort_names);
-					break;
-				}
-			}
+			if (screen && screen_keys(&ui))
+				break;
 		}
 		ph_acct_tick(l.acct, mono_ns());
 		out.ts = wall_now();
 		out.attach_mode = ph_live_attach_desc(&l);
 		out.lost_events = ph_live_lost(&l);
+		out.sort = ui.sort;
 		if (screen)
-			draw(l.acct, &out);
+			ph_top_draw(&ui, l.acct, &out, mono_ns());
 		else if (env.json)
 			ph_out_json(stdout, l.acct, &out);
 		else
@@ -258,7 +195,8 @@ int cmd_top(int argc, char **argv)
 	err = PH_EXIT_OK;
 cleanup:
 	if (curses_on)
-		endwin();
+		ph_top_screen_close();
+	ph_top_ui_free(&ui);
 	ph_live_close(&l);
 	return err;
 }

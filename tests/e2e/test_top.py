@@ -246,33 +246,156 @@ def test_lost_events_counted_and_reconciled(tmp):
         ns.delete()
 
 
-def test_screen_in_tmux(tmp):
-    ns = Netns("phscr", 41000, 41063)
-    session = "porthog-test"
-    try:
-        srv = Server(ns, tmp)
-        leaky = Client(ns, tmp, srv, "leaky", ["--fail-count", "2"])
-        lp = leaky.parse()
-        subprocess.run(["tmux", "kill-session", "-t", session], stderr=subprocess.DEVNULL)
-        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "50",
-                        f"{PORTHOG} top --interval 0.5 --netns {ns.inode}"], check=True)
+class Tmux:
+    """porthog top on a real terminal: a detached tmux session, keys sent, screen read."""
 
-        def pane():
-            out = subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
-                                 capture_output=True, text=True).stdout
-            for line in out.splitlines():
-                w = line.split()
-                if len(w) > 3 and w[0] == str(lp["pid"]) and w[1] == "ph_client" and w[2] == "64":
-                    return out
-            return None
-        out = wait_for(pane, 20, "the offender's row on the tmux screen")
+    def __init__(self, args, width=200, height=50):
+        self.session = os.environ.get("PH_NS_PREFIX", "") + "porthog-top"
+        subprocess.run(["tmux", "kill-session", "-t", self.session], stderr=subprocess.DEVNULL)
+        subprocess.run(["tmux", "new-session", "-d", "-s", self.session, "-x", str(width),
+                        "-y", str(height), " ".join([PORTHOG, "top"] + args)], check=True)
+
+    def keys(self, *keys):
+        subprocess.run(["tmux", "send-keys", "-t", self.session] + list(keys), check=True)
+
+    def screen(self):
+        r = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.session],
+                           capture_output=True, text=True)
+        return r.stdout if r.returncode == 0 else ""
+
+    def wait(self, pred, what, timeout=20):
+        """The screen once pred(lines) holds."""
+        def ok():
+            out = self.screen()
+            return out if pred(out.splitlines()) else None
+        return wait_for(ok, timeout, what)
+
+    def alive(self):
+        return subprocess.run(["tmux", "has-session", "-t", self.session],
+                              stderr=subprocess.DEVNULL).returncode == 0
+
+    def kill(self):
+        subprocess.run(["tmux", "kill-session", "-t", self.session], stderr=subprocess.DEVNULL)
+
+
+def row(lines, pid):
+    """The words of the process list row of pid, or None."""
+    for line in lines:
+        w = line.split()
+        if len(w) > 3 and w[0] == str(pid) and w[1] == "ph_client":
+            return w
+    return None
+
+
+def proc_view(lines, pid):
+    return any(l.startswith(f"PID {pid} ") for l in lines)
+
+
+def lports(lines):
+    """Local ports listed under LPORT in the process view."""
+    out, on = [], False
+    for line in lines:
+        w = line.split()
+        if w and w[0] == "LPORT":
+            on = True
+        elif on and len(w) == 4 and w[0].isdigit():
+            out.append((int(w[0]), w[1], w[2]))
+    return out
+
+
+def test_screen_in_tmux(tmp):
+    """The offender on the screen; Down/Enter open exactly the selected process with its
+    destination and sockets; Esc goes back; / filters by command; q quits."""
+    ns = Netns("phscr", 41000, 41063)
+    t = None
+    try:
+        t = Tmux(["--interval", "0.5", "--netns", str(ns.inode)], height=90)
+        t.wait(lambda l: l and l[0].startswith("porthog top  attach=tracepoint"), "top attached")
+        srv = Server(ns, tmp)
+        pooled = Client(ns, tmp, srv, "pooled", ["--count", "1"])
+        leaky = Client(ns, tmp, srv, "leaky", ["--fail-count", "2"])
+        lp, pp = leaky.parse(), pooled.parse()
+        check_eq(len(lp["ports"]), 63, "leaky client got 63 ports")
+        out = t.wait(lambda l: row(l, lp["pid"]) and row(l, lp["pid"])[2] == "63" and
+                     row(l, pp["pid"]), "both clients on the tmux screen")
+        lines = out.splitlines()
+        check_eq(row(lines, lp["pid"])[2:6], ["63", "0", "63", "2"],
+                 "leaky row: held, tw, opened, failed")
+        check_eq(row(lines, pp["pid"])[2], "1", "pooled row: held")
+        check(lines.index(next(l for l in lines if l.startswith(str(lp["pid"])))) <
+              lines.index(next(l for l in lines if l.startswith(str(pp["pid"])))),
+              "the leaky pid sorts first")
         check("DESTINATION" in out and "127.0.0.1 -> 127.0.0.1:8080" in out, "destination pane")
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"])
-        wait_for(lambda: subprocess.run(["tmux", "has-session", "-t", session],
-                                        stderr=subprocess.DEVNULL).returncode != 0,
-                 10, "q to quit top")
+
+        # Enter opens the selected (first) row: the leaky client
+        t.keys("Enter")
+        out = t.wait(lambda l: proc_view(l, lp["pid"]) and len(lports(l)) == 63,
+                     "the leaky client's view with its 63 sockets")
+        lines = out.splitlines()
+        dl = [l.split() for l in lines if l.startswith("127.0.0.1 -> 127.0.0.1:8080")]
+        check_eq(dl[0][3:8], ["63", "63", "0", "0", "0"],
+                 "its destination: ports, ESTABLISHED, SYN_SENT, TIME_WAIT, other")
+        socks = lports(lines)
+        check_eq(sorted(p for p, _, _ in socks), sorted(lp["ports"]),
+                 "exactly the leaky client's local ports")
+        check(all(d == "127.0.0.1:8080" and st == "ESTABLISHED" for _, d, st in socks),
+              "each socket's destination and state")
+        check(any("--mode leaky" in l for l in lines if l.startswith("cmdline:")), "cmdline")
+
+        # Esc back to the list, Down selects the second row, Enter opens the pooled client
+        t.keys("Escape")
+        t.wait(lambda l: row(l, lp["pid"]) and not lports(l), "Esc back to the list")
+        t.keys("Down", "Enter")
+        out = t.wait(lambda l: proc_view(l, pp["pid"]) and lports(l),
+                     "the pooled client's view after Down, Enter")
+        check_eq(lports(out.splitlines()), [(pp["ports"][0], "127.0.0.1:8080", "ESTABLISHED")],
+                 "the pooled client's one socket")
+        t.keys("Escape")
+        t.wait(lambda l: row(l, pp["pid"]) and not lports(l), "Esc back to the list")
+
+        # / filters by command: only the pooled client; Esc clears
+        t.keys("/")
+        t.wait(lambda l: any(x.startswith("filter (Enter apply") for x in l), "filter prompt")
+        t.keys("-l", "mode pooled")
+        t.keys("Enter")
+        out = t.wait(lambda l: row(l, pp["pid"]) and not row(l, lp["pid"]) and
+                     any(x.startswith("filter: mode pooled") for x in l),
+                     "only the pooled client after the filter")
+        t.keys("Enter")
+        t.wait(lambda l: proc_view(l, pp["pid"]), "Enter opens the only filtered row")
+        t.keys("Escape")
+        t.wait(lambda l: row(l, pp["pid"]) and not row(l, lp["pid"]), "filter kept")
+        t.keys("Escape")
+        t.wait(lambda l: row(l, pp["pid"]) and row(l, lp["pid"]), "Esc clears the filter")
+
+        # End/Home, PgDn in the list; s still sorts
+        t.keys("End", "Enter")
+        t.wait(lambda l: proc_view(l, pp["pid"]), "End selects the last row")
+        t.keys("Escape", "Home", "Enter")
+        t.wait(lambda l: proc_view(l, lp["pid"]), "Home selects the first row")
+        t.keys("Escape", "NPage", "Enter")
+        t.wait(lambda l: proc_view(l, pp["pid"]), "PgDn moves down a page")
+        t.keys("Escape", "PPage", "Enter")
+        t.wait(lambda l: proc_view(l, lp["pid"]), "PgUp moves up a page")
+        t.keys("Escape")
+        t.keys("s")
+        t.wait(lambda l: l and "sort=time_wait" in l[0], "s changes the sort key")
+
+        # a small terminal: still usable, no wrapped lines
+        subprocess.run(["tmux", "resize-window", "-t", t.session, "-x", "50", "-y", "8"],
+                       check=True)
+        out = t.wait(lambda l: row(l, lp["pid"]), "the offender on a 50x8 terminal")
+        check(all(len(l) <= 50 for l in out.splitlines()), "lines cut at the width")
+        t.keys("Enter")
+        t.wait(lambda l: proc_view(l, lp["pid"]), "process view on a small terminal")
+        t.keys("End")
+        out = t.wait(lambda l: [x for x in l if x.strip()][-1].split()[0] == str(lp["ports"][-1]),
+                     "End scrolls the process view to its newest socket")
+        t.keys("q")
+        wait_for(lambda: not t.alive(), 10, "q to quit top")
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], stderr=subprocess.DEVNULL)
+        if t:
+            t.kill()
         ns.delete()
 
 
