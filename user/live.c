@@ -140,6 +140,10 @@ int ph_live_open(struct ph_live *l, const struct ph_live_opts *o, ph_event_fn ho
 	int err;
 
 	memset(l, 0, sizeof(*l));
+	err = ph_cgroupns_enter_host();
+	if (err)
+		ph_warn("cannot enter the host's cgroup namespace (%s): cgroup paths are relative to porthog's own",
+			strerror(-err));
 	l->o = *o;
 	l->hook = hook;
 	l->hook_ctx = ctx;

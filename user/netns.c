@@ -96,9 +96,10 @@ void ph_netns_scan(struct ph_netns_reg *r)
 	struct dirent *de;
 	DIR *d;
 
+	/* not /proc/<getpid()>: in a container /proc may belong to another PID namespace */
 	e = add(r, ph_netns_self());
 	if (e)
-		snprintf(e->path, sizeof(e->path), "/proc/%d/ns/net", getpid());
+		snprintf(e->path, sizeof(e->path), "/proc/thread-self/ns/net");
 	d = opendir("/run/netns");
 	if (!d)
 		return;

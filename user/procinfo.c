@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -184,6 +185,11 @@ static void unescape(char *s)
 	*d = '\0';
 }
 
+/*
+ * A mount of the whole hierarchy (root "/") wins over one of a subtree, and a
+ * later one over an earlier: in a container, the host's cgroup root mounted
+ * over the runtime's mount of the container's own cgroup.
+ */
 static void find_cgroup2_mount(void)
 {
 	char *line = NULL, root[PATH_MAX], dir[PATH_MAX];
@@ -195,7 +201,7 @@ static void find_cgroup2_mount(void)
 	f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
 		return;
-	while (!found && getline(&line, &cap, f) > 0) {
+	while (getline(&line, &cap, f) > 0) {
 		char *sep = strstr(line, " - ");
 
 		/* id parent major:minor root mountpoint ... - fstype source opts */
@@ -205,12 +211,47 @@ static void find_cgroup2_mount(void)
 			continue;
 		unescape(root);
 		unescape(dir);
+		if (found && !*cg2.root && strcmp(root, "/"))
+			continue;
 		snprintf(cg2.dir, sizeof(cg2.dir), "%s", dir);
 		snprintf(cg2.root, sizeof(cg2.root), "%s", strcmp(root, "/") ? root : "");
 		found = true;
 	}
 	free(line);
 	fclose(f);
+}
+
+/*
+ * Kernel threads live in the initial cgroup namespace; kthreadd is PID 2 of the
+ * initial PID namespace (PID 1 may refuse ptrace access, and in a container
+ * may be in a cgroup namespace of its own).
+ */
+int ph_cgroupns_enter_host(void)
+{
+	struct stat self, init;
+	char buf[256];
+	int dirfd, fd, err = 0;
+
+	dirfd = open_pid_dir(2);
+	if (dirfd < 0)
+		return 0;
+	/* not the host's PID namespace: no other cgroup namespace is in sight */
+	if (read_at(dirfd, "stat", buf, sizeof(buf)) < 0 || strncmp(buf, "2 (kthreadd) S 0 ", 17))
+		goto out;
+	fd = openat(dirfd, "ns/cgroup", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	if (fstat(fd, &init) || stat("/proc/thread-self/ns/cgroup", &self))
+		err = -errno;
+	else if ((self.st_ino != init.st_ino || self.st_dev != init.st_dev) &&
+		 setns(fd, CLONE_NEWCGROUP))
+		err = -errno;
+	close(fd);
+out:
+	close(dirfd);
+	return err;
 }
 
 static void cgroup2_mount(void)

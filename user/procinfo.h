@@ -49,6 +49,15 @@ bool ph_cgroup_workload(const char *cgroup_path, struct ph_workload *w);
 bool ph_pod_uid_parse(const char *s, size_t n, char out[PH_POD_UID_LEN + 1]);
 
 /*
+ * In a container with the host's PID namespace (hostPID) but a cgroup namespace
+ * of its own, /proc/PID/cgroup shows other processes' cgroups relative to ours
+ * ("/../../kubepods.slice/..."): enter the cgroup namespace of PID 1, the
+ * host's. Call before starting threads. Returns 0 (also when already there)
+ * or -errno.
+ */
+int ph_cgroupns_enter_host(void);
+
+/*
  * cgroup v2 id (inode number of the cgroup directory) -> path as in
  * /proc/PID/cgroup ("/system.slice/foo.service"). Returns 0 or -errno.
  */

@@ -3,12 +3,20 @@
 directories in the shapes the kubelet and the container runtimes create."""
 import json
 import os
+import re
 import secrets
+import socket
+import subprocess
 import uuid
 
-from phlib import (Client, Netns, Porthog, Server, TestFailure, check, check_eq,
-                   porthog_run, run_tests, wait_for)
+import yaml
+
+from phlib import (PORTHOG, ROOT, Client, Netns, Porthog, Server, TestFailure, check, check_eq,
+                   join_cgroup, porthog_run, run_tests, wait_for)
 from test_serve import Serve, fetch, parse, values
+
+MANIFEST = os.path.join(ROOT, "deploy", "kubernetes", "porthog.yaml")
+RESULTS = os.path.join(ROOT, "bench", "RESULTS.md")
 
 
 def cgroup2_root():
@@ -170,6 +178,213 @@ def test_pod_and_container_attribution(tmp):
                      (len(c["ports"]), cid[:12], pod), f"{name}: report offender")
     finally:
         ns.delete()
+        cg.remove()
+
+
+def manifest():
+    """The objects of deploy/kubernetes/porthog.yaml by kind, and the DaemonSet's container."""
+    with open(MANIFEST) as f:
+        docs = [d for d in yaml.safe_load_all(f) if d]
+    kinds = {d["kind"]: d for d in docs}
+    check_eq(sorted(kinds), ["DaemonSet", "Namespace", "Service"], "objects in the manifest")
+    ds = kinds["DaemonSet"]
+    check_eq(ds["apiVersion"], "apps/v1", "DaemonSet apiVersion")
+    cs = ds["spec"]["template"]["spec"]["containers"]
+    check_eq(len(cs), 1, "one container")
+    return kinds, ds["spec"]["template"], cs[0]
+
+
+def mib(q):
+    m = re.fullmatch(r"(\d+)(Mi|Gi)", q)
+    check(m, f"a memory quantity in Mi or Gi: {q!r}")
+    return int(m.group(1)) * (1024 if m.group(2) == "Gi" else 1)
+
+
+def bench_memory():
+    """serve's idle and loaded peak RSS and the BPF memlock, MiB, from bench/RESULTS.md."""
+    with open(RESULTS) as f:
+        for line in f:
+            if line.startswith("| `porthog serve` |") and "MiB" in line:
+                v = [float(x) for x in re.findall(r"([\d.]+) MiB", line)]
+                check_eq(len(v), 3, f"idle, loaded and BPF memory in {line.strip()!r}")
+                return v
+    raise TestFailure("no memory row of porthog serve in bench/RESULTS.md")
+
+
+# What porthog's serve needs of a container (README, "Fleet"): tested by running it so.
+NEEDED_CAPS = {"BPF", "PERFMON", "SYS_ADMIN", "SYS_PTRACE"}
+
+
+def test_kubernetes_manifest_fields(tmp):
+    """deploy/kubernetes/porthog.yaml parses, and gives porthog what it needs, no more."""
+    kinds, tpl, c = manifest()
+    spec = tpl["spec"]
+    check_eq(spec.get("hostPID"), True, "hostPID: /proc and BPF's PIDs are the host's")
+    check(not spec.get("hostNetwork"), "a network namespace of its own")
+    sc = c["securityContext"]
+    check(not sc.get("privileged"), "not privileged")
+    check_eq(sc.get("allowPrivilegeEscalation"), False, "no privilege escalation")
+    check_eq(sc["capabilities"]["drop"], ["ALL"], "every capability dropped first")
+    check_eq(set(sc["capabilities"]["add"]), NEEDED_CAPS, "capabilities added")
+    check_eq(c["command"], ["/usr/sbin/porthog"], "command: where the .deb installs porthog")
+    args = c["args"]
+    check_eq(args[0], "serve", "runs serve")
+    listen = args[args.index("--listen") + 1]
+    check_eq(listen, "$(POD_IP):9873", "listens on the pod IP")
+    check("--allow-remote" in args, "--allow-remote, as a non-loopback --listen needs")
+    env = {e["name"]: e for e in c["env"]}
+    check_eq(env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"], "status.podIP", "POD_IP")
+    port = [p for p in c["ports"] if p["name"] == "metrics"][0]
+    check_eq((port["containerPort"], port["protocol"]), (9873, "TCP"), "container port")
+    for probe, path in (("readinessProbe", "/metrics"), ("livenessProbe", "/")):
+        check_eq(c[probe]["httpGet"], {"path": path, "port": "metrics"}, probe)
+    ann = tpl["metadata"]["annotations"]
+    check_eq((ann["prometheus.io/scrape"], ann["prometheus.io/port"], ann["prometheus.io/path"]),
+             ("true", "9873", "/metrics"), "scrape annotations")
+    svc = kinds["Service"]["spec"]
+    check_eq(svc["selector"], tpl["metadata"]["labels"], "the Service selects the pods")
+    check_eq([(p["port"], p["targetPort"]) for p in svc["ports"]], [(9873, "metrics")],
+             "Service port")
+    # read-only host paths, each one porthog reads
+    vols = {v["name"]: v["hostPath"]["path"] for v in spec["volumes"]}
+    mounts = {m["mountPath"]: vols[m["name"]] for m in c["volumeMounts"]}
+    check(all(m.get("readOnly") for m in c["volumeMounts"]), "every host path read-only")
+    check_eq(mounts, {"/sys/kernel/btf": "/sys/kernel/btf", "/sys/fs/cgroup": "/sys/fs/cgroup",
+                      "/boot": "/boot"}, "host paths")
+    check(os.path.exists("/sys/kernel/btf/vmlinux"), "the BTF porthog loads against")
+    # memory from the benchmark: requests cover idle RSS + BPF maps, the limit the
+    # peak at 100k sockets + maps
+    idle, loaded, bpf = bench_memory()
+    res = c["resources"]
+    req, lim = mib(res["requests"]["memory"]), mib(res["limits"]["memory"])
+    check(idle + bpf <= req <= loaded + bpf, f"request {req} MiB between idle+BPF "
+          f"{idle + bpf:.1f} and loaded+BPF {loaded + bpf:.1f}")
+    check(lim >= 1.5 * (loaded + bpf), f"limit {lim} MiB leaves room over {loaded + bpf:.1f}")
+
+
+def cap_mask(names):
+    bits = {"BPF": 39, "PERFMON": 38, "SYS_ADMIN": 21, "SYS_PTRACE": 19, "NET_ADMIN": 12}
+    return sum(1 << bits[n] for n in names)
+
+
+def test_kubernetes_pod_as_the_manifest_runs_it(tmp):
+    """porthog with the manifest's command, args, env, capabilities and read-only host
+    paths, in a pod of its own (network, mount and cgroup namespaces, the host's PID
+    namespace with a procfs of its own, no /run/netns), in a kubepods cgroup. It must
+    serve, on the pod IP only, a leaking workload of the host: its pod and container,
+    its ports, its failures, its namespace's port range."""
+    kinds, tpl, c = manifest()
+    caps = c["securityContext"]["capabilities"]["add"]
+    (pod_cg, wl_cg) = shapes()[0], shapes()[1]
+    cg = Cgroups([pod_cg[1], wl_cg[1]])
+    tag = secrets.token_hex(2)
+    podns = os.environ.get("PH_NS_PREFIX", "") + "phpod"
+    host_if, pod_if = f"phh{tag}", f"php{tag}"
+    net = f"10.213.{secrets.randbelow(250)}"
+    ip_host, ip_pod = f"{net}.1", f"{net}.2"
+    ns = Netns("phk8s", 41000, 41063)
+    pod = None
+    try:
+        subprocess.run(["ip", "netns", "del", podns], stderr=subprocess.DEVNULL)
+        for cmd in (["ip", "netns", "add", podns],
+                    ["ip", "link", "add", host_if, "type", "veth", "peer", "name", pod_if,
+                     "netns", podns],
+                    ["ip", "addr", "add", f"{ip_host}/30", "dev", host_if],
+                    ["ip", "link", "set", host_if, "up"],
+                    ["ip", "-n", podns, "addr", "add", f"{ip_pod}/30", "dev", pod_if],
+                    ["ip", "-n", podns, "link", "set", pod_if, "up"],
+                    ["ip", "-n", podns, "link", "set", "lo", "up"]):
+            subprocess.run(cmd, check=True)
+        # what the kubelet and the runtime do: the volumes, a procfs, a sysfs, the env
+        env = {"POD_IP": ip_pod}
+        argv = [PORTHOG] + [re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], a)
+                            for a in c["args"]]
+        vols = {v["name"]: v["hostPath"]["path"] for v in tpl["spec"]["volumes"]}
+        stage = os.path.join(tmp, "stage")
+        os.mkdir(stage)
+        script = ["set -e", f"mount -t tmpfs none {stage}"]
+        for i, m in enumerate(c["volumeMounts"]):
+            script += [f"mkdir {stage}/{i}", f"mount --rbind {vols[m['name']]} {stage}/{i}"]
+        script += ["mount -t sysfs -o ro sysfs /sys", "mount -t proc proc /proc",
+                   "mount -t tmpfs none /run"]
+        for i, m in enumerate(c["volumeMounts"]):
+            script += [f"mount --rbind {stage}/{i} {m['mountPath']}",
+                       f"mount -o remount,bind,ro {m['mountPath']}"]
+        script.append("exec setpriv --bounding-set -all," + ",".join("+" + x.lower() for x in caps) +
+                      " --inh-caps -all --no-new-privs " + " ".join(argv))
+        out, err = os.path.join(tmp, "pod.out"), os.path.join(tmp, "pod.err")
+        with open(out, "wb") as fo, open(err, "wb") as fe:
+            pod = subprocess.Popen(
+                ["nsenter", f"--net=/run/netns/{podns}", "unshare", "--mount", "--cgroup",
+                 "--propagation", "private", "--", "sh", "-c", "\n".join(script)],
+                stdout=fo, stderr=fe, preexec_fn=join_cgroup(cg.path(pod_cg[1])[0]))
+
+        def stderr():
+            with open(err, errors="replace") as f:
+                return f.read()
+
+        def serving():
+            if pod.poll() is not None:
+                raise TestFailure(f"porthog exited with {pod.returncode}: {stderr()}")
+            return f"serving metrics on http://{ip_pod}:9873/metrics" in stderr()
+        wait_for(serving, 30, "porthog in the pod to serve")
+        check("warning" not in stderr(), f"no warnings: {stderr()}")
+        # the process is what the pod spec says
+        with open(f"/proc/{pod.pid}/status") as f:
+            st = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+        check_eq(int(st["CapEff"], 16), cap_mask(caps), "effective capabilities")
+        check_eq(int(st["CapBnd"], 16), cap_mask(caps), "bounding set")
+        check_eq(st["NoNewPrivs"], "1", "no_new_privs (allowPrivilegeEscalation: false)")
+        for kind in ("net", "mnt"):
+            check(os.stat(f"/proc/{pod.pid}/ns/{kind}").st_ino !=
+                  os.stat(f"/proc/self/ns/{kind}").st_ino, f"a {kind} namespace of its own")
+        # started in a cgroup namespace of its own (unshare --cgroup), it entered the host's
+        check_eq(os.stat(f"/proc/{pod.pid}/ns/cgroup").st_ino,
+                 os.stat("/proc/self/ns/cgroup").st_ino, "the host's cgroup namespace")
+        check_eq(os.stat(f"/proc/{pod.pid}/ns/pid").st_ino, os.stat("/proc/self/ns/pid").st_ino,
+                 "the host's PID namespace")
+
+        srv = Server(ns, tmp)
+        Client(ns, tmp, srv, "pooled", ["--count", "20"])
+        lk = Client(ns, tmp, srv, "leaky", ["--fail-count", "3"], cgroup=cg.path(wl_cg[1])[0])
+        lk = lk.parse()
+        check_eq((len(lk["ports"]), lk["failures"]), (63, [99, 99, 99]), "the leak")
+        url = f"http://{ip_pod}:9873"
+        n = ns.inode
+
+        def scraped():
+            st, _, body = fetch(url + "/metrics")
+            smp = parse(body) if st == 200 else []
+            return smp if values(smp, "porthog_process_ports_held", pid=lk["pid"]) == [63] and \
+                values(smp, "porthog_netns_port_range_low", netns=n) == [41000] else None
+        smp = wait_for(scraped, 20, "/metrics on the pod IP to show the leak")
+        lb = [lb for nm, lb, _ in smp if nm == "porthog_process_ports_held" and
+              lb["pid"] == str(lk["pid"])][0]
+        check_eq((lb["comm"], lb["cgroup"], lb["pod_uid"], lb["container"]),
+                 ("ph_client", cg.path(wl_cg[1])[1], wl_cg[2], wl_cg[3][:12]),
+                 "the workload's labels: host cgroup path, pod, container")
+        d = dict(netns=n, daddr="127.0.0.1", dport=8080)
+        check_eq(values(smp, "porthog_destination_connect_failures_total", **d), [3], "failures")
+        check_eq(values(smp, "porthog_destination_ports_in_use", **d), [64], "ports in use")
+        check_eq(values(smp, "porthog_netns_port_range_high", netns=n), [41063], "range high")
+        check_eq(values(smp, "porthog_lost_events_total"), [0], "lost events")
+        # the probes, as the kubelet sends them to the pod IP
+        for probe in ("readinessProbe", "livenessProbe"):
+            check_eq(fetch(url + c[probe]["httpGet"]["path"])[0], 200, f"{probe} answered")
+        # the pod IP only: nothing on the pod's loopback
+        r = subprocess.run(["ip", "netns", "exec", podns, "python3", "-c",
+                            "import socket; socket.create_connection(('127.0.0.1', 9873), 2)"],
+                           capture_output=True, text=True)
+        check("ConnectionRefusedError" in r.stderr, f"pod loopback refused: {r.stderr[-200:]}")
+        pod.terminate()
+        check_eq(pod.wait(20), 0, "exit code on SIGTERM")
+    finally:
+        if pod and pod.poll() is None:
+            pod.kill()
+            pod.wait()
+        ns.delete()
+        subprocess.run(["ip", "netns", "del", podns], stderr=subprocess.DEVNULL)
+        subprocess.run(["ip", "link", "del", host_if], stderr=subprocess.DEVNULL)
         cg.remove()
 
 
