@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-# porthog build: bpf/*.bpf.c -> .bpf.o -> bpftool gen skeleton -> .skel.h -> build/porthog
+# porthog build: bpf/*.bpf.c -> .bpf.o -> bpftool gen skeleton -> .skel.h (and the iterators
+# alone -> .lskel.h) -> build/porthog
 # V=1 shows the full commands.
 
 OUT		:= build
@@ -33,6 +34,8 @@ BPF_CFLAGS	:= -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) \
 BPF_SRCS	:= $(wildcard bpf/*.bpf.c)
 BPF_OBJS	:= $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
 SKELS		:= $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
+# the iterators alone, as a light skeleton (snapshot)
+SKELS		+= $(OUT)/porthog_iter.lskel.h
 USER_SRCS	:= $(wildcard user/*.c)
 USER_OBJS	:= $(patsubst user/%.c,$(OUT)/%.o,$(USER_SRCS))
 LIB_OBJS	:= $(filter-out $(OUT)/main.o,$(USER_OBJS))
@@ -61,6 +64,15 @@ $(OUT)/%.bpf.o: bpf/%.bpf.c bpf/porthog.h | $(OUT) check-arch
 $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(OUT)/porthog_iter.bpf.o: bpf/porthog.bpf.c bpf/porthog.h | $(OUT) check-arch
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -DPH_ITER_ONLY -c $< -o $@
+	$(Q)$(LLVM_STRIP) -g $@
+
+$(OUT)/%.lskel.h: $(OUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton -L $< name $* > $@
 
 $(OUT)/%.o: user/%.c $(wildcard user/*.h) bpf/porthog.h $(SKELS) | $(OUT)
 	$(call msg,CC,$@)

@@ -685,6 +685,22 @@ def report(results, out):
                     cells.append("n/a")
             w(f"| `{lb}` | " + " | ".join(cells) + " |")
         w("")
+        def snap_med(lb, n):
+            rs = [r["wall_s"] for r in sn if r["label"] == lb and r["sockets"] == n and r["rc"] == 0]
+            return med(rs) if rs else None
+        ratios = []
+        for n in levels:
+            ss, ph = snap_med("ss -tanp", n), snap_med("porthog snapshot --json", n)
+            if ss and ph:
+                ratios.append(f"{n:,} sockets **{ss / ph:.1f}×**")
+        if ratios:
+            w("`ss -tanp` time over `porthog snapshot --json` time (medians; goal ≥ 10×): " +
+              ", ".join(ratios) + ".")
+            w("")
+        if any(r["label"].startswith("alt ") for r in sn):
+            w(f"`alt` is the candidate build `{meta.get('alt_desc') or meta.get('alt')}`, "
+              "measured in the same rounds.")
+            w("")
         lv = kinds.get("snaplevel", [])
         if lv:
             w("Sockets actually present (`/proc/net/sockstat` in the namespace): " +

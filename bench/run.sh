@@ -439,11 +439,13 @@ if has_phase snapshot; then
 		inuse=$(ip netns exec "$ns" awk '/^TCP:/ {print $3}' /proc/net/sockstat)
 		echo "{\"kind\":\"snaplevel\",\"sockets\":$N,\"inuse\":$inuse,\"procs\":$P}" >>"$RES"
 		cmds=("porthog snapshot" "porthog snapshot --json" "porthog snapshot --snapshot=diag" "ss -tanp" "ss -tan")
+		[ -z "$PORTHOG_ALT" ] || cmds+=("alt snapshot --json")
 		for ((r = 0; r < SNAP_REPS; r++)); do
 			for ((k = 0; k < ${#cmds[@]}; k++)); do
 				lb=${cmds[$(((k + r) % ${#cmds[@]}))]}
 				case $lb in
 				porthog*) read -r -a argv <<<"$PORTHOG ${lb#porthog }" ;;
+				alt*) read -r -a argv <<<"$PORTHOG_ALT ${lb#alt }" ;;
 				ss*) read -r -a argv <<<"nsenter --net=/run/netns/$ns $lb" ;;
 				esac
 				"${PH[@]}" measure --label "$lb" --out "$RES" --extra "{\"sockets\":$N}" -- "${argv[@]}"

@@ -121,6 +121,8 @@ int ph_live_walk(struct ph_live *l, bool with_fds)
 			err = ph_probe_iter_files(l->probe, on_fd, l);
 		if (err < 0)
 			ph_warn("walking open files: %s", strerror(-err));
+		if (ph_verbose)
+			ph_info("open files walk: %.1f ms", (mono_ns() - t0) / 1e6);
 	}
 	ph_netns_scan(l->nets);
 	err = ph_netns_each(l->nets, walk_one_netns, l);
@@ -131,6 +133,8 @@ int ph_live_walk(struct ph_live *l, bool with_fds)
 		l->last_settings_ns = t0;
 	l->last_walk_ns = mono_ns();
 	l->walk_ms = (l->last_walk_ns - t0) / 1e6;
+	if (ph_verbose)
+		ph_info("socket walk: %.1f ms in all", l->walk_ms);
 	return 0;
 }
 
@@ -165,6 +169,8 @@ int ph_live_open(struct ph_live *l, const struct ph_live_opts *o, ph_event_fn ho
 		if (err)
 			return err;
 	} else {
+		__u64 t0 = mono_ns();
+
 		err = ph_probe_open(&po, on_event, l, &l->probe);
 		if (err && l->snap == PH_SNAP_AUTO && po.iterators) {
 			ph_warn("BPF iterators unavailable; falling back to sock_diag + /proc");
@@ -174,6 +180,8 @@ int ph_live_open(struct ph_live *l, const struct ph_live_opts *o, ph_event_fn ho
 		}
 		if (err)
 			return err;
+		if (ph_verbose)
+			ph_info("BPF programs loaded in %.1f ms", (mono_ns() - t0) / 1e6);
 	}
 	if (l->snap == PH_SNAP_AUTO)
 		l->snap = PH_SNAP_ITER;

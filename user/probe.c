@@ -11,14 +11,16 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "iters.h"
 #include "probe.h"
 #include "porthog.skel.h"
 
 struct ph_probe {
 	struct porthog_bpf *skel;
+	struct ph_iters *iters;		/* iterators alone (no events), else NULL */
 	struct ring_buffer *rb;
-	struct bpf_link *iter_tcp;
-	struct bpf_link *iter_files;
+	int iter_tcp;			/* link fds, -1 without iterators */
+	int iter_files;
 	enum ph_backend backend;
 	unsigned int hz;
 	char desc[64];
@@ -344,6 +346,21 @@ int ph_probe_open(const struct ph_probe_opts *o, ph_event_fn fn, void *ctx, stru
 		return PH_EXIT_ERR;
 	p->fn = fn;
 	p->ctx = ctx;
+	p->iter_tcp = p->iter_files = -1;
+
+	/* iterators alone: the light skeleton, or libbpf where the kernel cannot load it */
+	if (!o->events && o->iterators) {
+		err = ph_iters_open(o->pid, &p->iters);
+		if (!err) {
+			p->iter_tcp = ph_iters_tcp_link(p->iters);
+			p->iter_files = ph_iters_files_link(p->iters);
+			snprintf(p->desc, sizeof(p->desc), "%s", ph_backend_name(PH_BACKEND_NONE));
+			*out = p;
+			return 0;
+		}
+		ph_info("light skeleton of the iterators: %s; loading them with libbpf",
+			strerror(-err));
+	}
 
 	err = -ENOENT;
 	for (size_t i = 0; i < ARRAY_SIZE(order) && o->events; i++) {
@@ -383,8 +400,8 @@ int ph_probe_open(const struct ph_probe_opts *o, ph_event_fn fn, void *ctx, stru
 		}
 	}
 	if (o->iterators) {
-		p->iter_tcp = p->skel->links.iter_tcp;
-		p->iter_files = p->skel->links.iter_task_file;
+		p->iter_tcp = bpf_link__fd(p->skel->links.iter_tcp);
+		p->iter_files = bpf_link__fd(p->skel->links.iter_task_file);
 	}
 	*out = p;
 	return 0;
@@ -396,6 +413,7 @@ void ph_probe_close(struct ph_probe *p)
 		return;
 	ring_buffer__free(p->rb);
 	porthog_bpf__destroy(p->skel);
+	ph_iters_close(p->iters);
 	free(p);
 }
 
@@ -420,12 +438,14 @@ void ph_probe_stats(struct ph_probe *p, __u64 out[PH_STAT_MAX])
 {
 	int ncpu = libbpf_num_possible_cpus();
 	__u64 vals[ncpu > 0 ? ncpu : 1];
-	int fd = bpf_map__fd(p->skel->maps.stats);
-
 	struct bpf_program *prog;
+	int fd;
 
+	memset(out, 0, PH_STAT_MAX * sizeof(out[0]));
+	if (!p->skel)
+		return;		/* iterators alone: no events, nothing lost */
+	fd = bpf_map__fd(p->skel->maps.stats);
 	for (__u32 k = 0; k < PH_STAT_MAX; k++) {
-		out[k] = 0;
 		if (ncpu <= 0 || bpf_map_lookup_elem(fd, &k, vals))
 			continue;
 		for (int c = 0; c < ncpu; c++)
@@ -461,16 +481,15 @@ const char *ph_probe_attach_desc(const struct ph_probe *p)
 }
 
 /* Read a whole iterator into fixed-size records. */
-static int run_iter(struct bpf_link *link, size_t rec_size, int (*fn)(void *, const void *),
-		    void *ctx)
+static int run_iter(int link_fd, size_t rec_size, int (*fn)(void *, const void *), void *ctx)
 {
 	char buf[64 * 1024];
 	size_t have = 0;
 	int fd, n = 0, err = 0;
 
-	if (!link)
+	if (link_fd < 0)
 		return -ENOENT;
-	fd = bpf_iter_create(bpf_link__fd(link));
+	fd = bpf_iter_create(link_fd);
 	if (fd < 0)
 		return -errno;
 	for (;;) {
@@ -515,11 +534,13 @@ int ph_probe_iter_files(struct ph_probe *p, ph_fd_fn fn, void *ctx)
 
 int ph_probe_owner_count(struct ph_probe *p)
 {
-	int fd = bpf_map__fd(p->skel->maps.owners);
 	__u64 key, next;
-	int n = 0;
+	int fd, n = 0;
 	void *prev = NULL;
 
+	if (!p->skel)
+		return 0;
+	fd = bpf_map__fd(p->skel->maps.owners);
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		key = next;
 		prev = &key;
