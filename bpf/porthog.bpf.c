@@ -629,13 +629,12 @@ static __always_inline __u32 jiffies_to_ms(__u32 j)
  * Activity of a full TCP socket: how long since data went each way, how much
  * went, and the SYNs resent. A few loads from the tcp_sock the walk is at.
  */
-static __always_inline void sock_activity_read(struct sock_common *skc, struct ph_sock_rec *r)
+static __always_inline void sock_activity_read(struct tcp_sock *tp, struct ph_sock_rec *r)
 {
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
 	struct inet_bind_bucket *tb;
 	__u32 now;
 
-	if (!tp || !CONFIG_HZ)
+	if (!CONFIG_HZ)
 		return;
 	now = (__u32)bpf_jiffies64();
 	r->tx_idle_ms = jiffies_to_ms(now - tp->lsndtime);
@@ -682,6 +681,8 @@ int iter_tcp(struct bpf_iter__tcp *ctx)
 			/* SOCK_INODE(): the inode follows the socket, not via file (a cache miss less) */
 			if (sock)
 				r.ino = BPF_CORE_READ((struct socket_alloc *)sock, vfs_inode.i_ino);
+			if (sock_activity)
+				sock_activity_read(tp, &r);
 		}
 		key = (__u64)skc;
 		o = bpf_map_lookup_elem(&owners, &key);
@@ -692,8 +693,6 @@ int iter_tcp(struct bpf_iter__tcp *ctx)
 				r.flags |= PH_SR_BOUND;
 		}
 	}
-	if (sock_activity && r.state != ST_TIME_WAIT)
-		sock_activity_read(skc, &r);
 	bpf_seq_write(seq, &r, sizeof(r));
 	return 0;
 }

@@ -9,7 +9,7 @@ struct ph_iters {
 	struct porthog_iter *skel;
 };
 
-int ph_iters_open(__u32 tgid, struct ph_iters **out)
+int ph_iters_open(__u32 tgid, unsigned int hz, struct ph_iters **out)
 {
 	struct ph_iters *it;
 	int err;
@@ -23,6 +23,8 @@ int ph_iters_open(__u32 tgid, struct ph_iters **out)
 		goto cleanup;
 	}
 	it->skel->rodata->target_tgid = tgid;
+	it->skel->rodata->sock_activity = hz != 0;
+	it->skel->kconfig->CONFIG_HZ = hz;
 	err = porthog_iter__load(it->skel);
 	if (err)
 		goto cleanup;

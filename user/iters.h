@@ -12,8 +12,12 @@
 
 struct ph_iters;
 
-/* Load and attach both iterators; tgid 0: every process. Returns 0 or -errno. */
-int ph_iters_open(__u32 tgid, struct ph_iters **out);
+/*
+ * Load and attach both iterators; tgid 0: every process. hz is the kernel's
+ * CONFIG_HZ for the socket activity times, 0 leaves the activity out.
+ * Returns 0 or -errno.
+ */
+int ph_iters_open(__u32 tgid, unsigned int hz, struct ph_iters **out);
 void ph_iters_close(struct ph_iters *it);
 /* Link fds for bpf_iter_create() */
 int ph_iters_tcp_link(const struct ph_iters *it);

@@ -10,6 +10,7 @@
 #include <sys/utsname.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <zlib.h>
 
 #include "iters.h"
 #include "probe.h"
@@ -177,6 +178,29 @@ static bool kconfig_readable(void)
 		return false;
 	snprintf(path, sizeof(path), "/boot/config-%s", u.release);
 	return !access(path, R_OK);
+}
+
+/* CONFIG_HZ from the kernel config (zlib reads plain and gzip files alike); 0 if none */
+static unsigned int kconfig_hz(void)
+{
+	struct utsname u;
+	char path[PATH_MAX], line[256];
+	unsigned int hz = 0;
+	gzFile f = NULL;
+
+	if (!uname(&u)) {
+		snprintf(path, sizeof(path), "/boot/config-%s", u.release);
+		f = gzopen(path, "re");
+	}
+	if (!f)
+		f = gzopen("/proc/config.gz", "re");
+	if (!f)
+		return 0;
+	while (gzgets(f, line, sizeof(line)))
+		if (sscanf(line, "CONFIG_HZ=%u", &hz) == 1)
+			break;
+	gzclose(f);
+	return hz;
 }
 
 static bool timer_list_jiffies(__u64 *out)
@@ -350,7 +374,9 @@ int ph_probe_open(const struct ph_probe_opts *o, ph_event_fn fn, void *ctx, stru
 
 	/* iterators alone: the light skeleton, or libbpf where the kernel cannot load it */
 	if (!o->events && o->iterators) {
-		err = ph_iters_open(o->pid, &p->iters);
+		/* a light skeleton carries the build host's kconfig: set CONFIG_HZ here */
+		p->hz = o->sock_activity ? kconfig_hz() ?: measure_hz() : 0;
+		err = ph_iters_open(o->pid, p->hz, &p->iters);
 		if (!err) {
 			p->iter_tcp = ph_iters_tcp_link(p->iters);
 			p->iter_files = ph_iters_files_link(p->iters);
