@@ -304,9 +304,10 @@ static void set_who_where(struct diag *d, struct ph_finding *f, const struct gro
 			struct ph_workload w;
 
 			snprintf(f->cgroup, sizeof(f->cgroup), "%s", l->meta->cgroup);
-			if (ph_cgroup_workload(l->meta->cgroup, &w) && w.container[0])
-				snprintf(f->container, sizeof(f->container), "%.*s",
-					 PH_CONTAINER_SHORT, w.container);
+			ph_cgroup_workload(l->meta->cgroup, &w);
+			snprintf(f->container, sizeof(f->container), "%.*s", PH_CONTAINER_SHORT,
+				 w.container);
+			snprintf(f->pod_uid, sizeof(f->pod_uid), "%s", w.pod_uid);
 		}
 	}
 	f->family = l->dest.family;
@@ -829,6 +830,11 @@ void ph_findings_json(FILE *f, const struct ph_finding *fs, size_t n)
 			json_str(f, x->container);
 		else
 			fputs("null", f);
+		fputs(",\"pod_uid\":", f);
+		if (x->pod_uid[0])
+			json_str(f, x->pod_uid);
+		else
+			fputs("null", f);
 		fprintf(f, ",\"netns\":%u", x->netns);
 		if (x->dport) {
 			ph_addr_fmt(x->family, x->saddr, s, sizeof(s));
@@ -934,8 +940,9 @@ void ph_findings_text(FILE *f, const struct ph_finding *fs, size_t n)
 		}
 		fprintf(f, "  netns %u  %u ports\n", x->netns, x->ports);
 		if (x->cgroup[0])
-			fprintf(f, "  cgroup: %s%s%s\n", PH_TX(cg, x->cgroup),
-				x->container[0] ? "  container: " : "", x->container);
+			fprintf(f, "  cgroup: %s%s%s%s%s\n", PH_TX(cg, x->cgroup),
+				x->container[0] ? "  container: " : "", x->container,
+				x->pod_uid[0] ? "  pod: " : "", x->pod_uid);
 		fprintf(f, "  %s\n  evidence: ", x->summary);
 		text_count(f, "established", e->established, &first);
 		text_count(f, "time_wait", e->time_wait, &first);

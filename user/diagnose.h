@@ -89,6 +89,7 @@ struct ph_finding {
 	__u64 cgroup_id;
 	char cgroup[256];		/* path, "" if unknown */
 	char container[16];		/* id prefix, "" if none */
+	char pod_uid[37];		/* Kubernetes pod UID, "" if none */
 	/* where: dport 0 for namespace-wide kinds (range) */
 	__u32 netns;
 	__u8 family;

@@ -10,6 +10,7 @@
 
 #include "unit.h"
 #include "account.h"
+#include "diagnose.h"
 #include "metrics.h"
 
 #define NS1	4026531840u
@@ -485,5 +486,49 @@ UNIT_TEST(metrics_formats)
 	free(t);
 	free(om);
 	ph_metrics_free(m);
+	ph_acct_free(a);
+}
+
+/* Findings name the pod and the container of the process, as the metrics do: pid 79,
+ * in a pod, holds 1 port and fails while pid 80 holds the other 63 (a victim). */
+UNIT_TEST(findings_pod_and_container)
+{
+	struct ph_acct *a = new_acct();
+	struct ph_diag_opts o;
+	struct ph_finding *fs = NULL;
+	struct ph_proc_meta meta = {
+		.key = { .pid = 79, .start = start_ticks(5 * SEC) },
+		.comm = "leaky",
+		.cgroup = "/kubepods/burstable/pod0b1c2d3e-aaaa-bbbb-cccc-111122223333/"
+			  "4f3a9c1b2d7e0123456789abcdef0123456789abcdef0123456789abcdef0123",
+	};
+	__u16 port = 41000;
+	size_t n, k = 0, len = 0;
+	char *buf = NULL;
+	FILE *js;
+
+	connects(a, 80, NS1, &port, 63, 2, 8080, SEC);
+	connects(a, 79, NS1, &port, 1, 2, 8080, SEC);
+	feed(a, PH_EV_CONNECT_FAILED, 79, NS1, 0, 2, 8080, 2 * SEC);
+	ph_acct_proc_meta(a, &meta);
+	ph_acct_tick(a, 120 * SEC);
+	ph_diag_opts_init(&o);
+	n = ph_diagnose(a, &o, &fs);
+	for (size_t i = 0; i < n; i++) {
+		if (fs[i].pid != 79)
+			continue;
+		k++;
+		CHECK_EQ_INT(fs[i].kind, PH_FIND_VICTIM);
+		CHECK_EQ_STR(fs[i].pod_uid, "0b1c2d3e-aaaa-bbbb-cccc-111122223333");
+		CHECK_EQ_STR(fs[i].container, "4f3a9c1b2d7e");
+	}
+	CHECK_EQ_INT(k, 1);
+	js = open_memstream(&buf, &len);
+	ph_findings_json(js, fs, n);
+	fclose(js);
+	CHECK(strstr(buf, "\"container\":\"4f3a9c1b2d7e\",\"pod_uid\":"
+			  "\"0b1c2d3e-aaaa-bbbb-cccc-111122223333\"") != NULL);
+	free(buf);
+	free(fs);
 	ph_acct_free(a);
 }
