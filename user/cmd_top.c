@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "diagnose.h"
 #include "live.h"
 #include "output.h"
 #include "top_screen.h"
@@ -23,9 +24,11 @@ static const char doc[] =
 "Live view: processes sorted by ports held, destinations sorted by headroom.\n"
 "Destinations under --warn-pct headroom, or with failing connects, are highlighted.\n"
 "Keys: q quit, s next sort key (held, time_wait, opened, failed, rate, pid),\n"
-"  Up/Down/PgUp/PgDn/Home/End select a process, Enter opens it (its destinations,\n"
-"  states and socket ages), Esc goes back, / filters by command (Enter applies,\n"
-"  Esc clears).\n"
+"  Up/Down/PgUp/PgDn/Home/End select a process, Enter opens it (findings,\n"
+"  destinations, states, socket ages and idle times), Esc goes back,\n"
+"  / filters by command (Enter applies, Esc clears).\n"
+"DIAG (screen and --batch): the most severe finding of the process:\n"
+"  LEAK, CHURN, HANG, BIND or VICTIM ('+': findings of more kinds).\n"
 "\v"
 "EXAMPLES:\n"
 "  porthog top\n"
@@ -125,6 +128,7 @@ int cmd_top(int argc, char **argv)
 	struct top_env env = { .interval = 1, .warn_pct = 20 };
 	struct ph_out_ctx out = {};
 	struct ph_top_ui ui = {};
+	struct ph_diag_opts dopts;
 	bool screen, curses_on = false;
 	struct ph_live l;
 	long n = 0;
@@ -148,6 +152,9 @@ int cmd_top(int argc, char **argv)
 	out.netns = env.live.probe.netns;
 	out.filter = env.filter;
 	out.warn_pct = env.warn_pct;
+	ph_diag_opts_init(&dopts);
+	dopts.warn_pct = env.warn_pct;
+	out.diag = &dopts;
 	out.sort = env.sort;
 	ui.sort = env.sort;
 	if (screen) {

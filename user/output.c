@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "diagnose.h"
 #include "event.h"
 #include "json.h"
 #include "output.h"
@@ -192,26 +194,65 @@ static void fmt_eta(double eta, char *buf, size_t len)
 		snprintf(buf, len, "%.0fh", eta / 3600);
 }
 
+bool ph_finding_of(const struct ph_finding *f, const struct ph_proc_key *k)
+{
+	if (f->pid)
+		return f->pid == k->pid && (!f->start || !k->start || f->start == k->start);
+	for (__u32 i = 0; i < f->npids && i < PH_FIND_PIDS; i++)
+		if (f->pids[i] == k->pid)
+			return true;
+	return false;
+}
+
+const char *ph_out_diag(const struct ph_finding *fs, size_t n, const struct ph_proc_key *k,
+			char *buf, size_t len, int *sev)
+{
+	const struct ph_finding *first = NULL;
+	bool more = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!ph_finding_of(&fs[i], k))
+			continue;
+		if (first) {
+			more = first->kind != fs[i].kind;
+			if (more)
+				break;
+		} else {
+			first = &fs[i];
+		}
+	}
+	if (sev)
+		*sev = first ? (int)first->severity : -1;
+	if (!first)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%s%s", ph_find_kind_label(first->kind), more ? "+" : "");
+	return buf;
+}
+
 void ph_out_text(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c)
 {
 	const struct ph_proc_view *pv;
 	const struct ph_dest_view *dv;
-	size_t np, nd, rows = 0;
+	struct ph_finding *fs = NULL;
+	size_t np, nd, nf = 0, rows = 0;
 	char tbuf[32];
 	time_t now = (time_t)c->ts;
 	struct tm tm;
 
+	if (c->diag)
+		nf = ph_diagnose(a, c->diag, &fs);
 	np = ph_acct_procs(a, c->sort, &pv);
 	nd = ph_acct_dests(a, &dv);
 	localtime_r(&now, &tm);
 	strftime(tbuf, sizeof(tbuf), "%Y-%m-%d %H:%M:%S", &tm);
 	fprintf(f, "porthog %s  attach=%s  lost_events=%llu\n\n", tbuf, c->attach_mode,
 		(unsigned long long)c->lost_events);
-	fprintf(f, "%-7s %-16s %6s %6s %8s %8s %7s %7s %s\n", "PID", "COMM", "HELD", "TW",
-		"OPENED", "FAILED", "OPEN/s", "OLDEST", "CMDLINE");
+	fprintf(f, "%-7s %-16s %6s %6s %8s %8s %7s %7s %s%s\n", "PID", "COMM", "HELD", "TW",
+		"OPENED", "FAILED", "OPEN/s", "OLDEST", c->diag ? "DIAG    " : "", "CMDLINE");
 	for (size_t i = 0; i < np; i++) {
 		const struct ph_proc_view *v = &pv[i];
-		char old[16], comm[PH_TX_SIZE(PH_COMM_LEN)], cmd[61];
+		char old[16], comm[PH_TX_SIZE(PH_COMM_LEN)], cmd[61], dg[16] = "", lbl[16];
 
 		if (!ph_out_proc_match(c, v))
 			continue;
@@ -221,11 +262,15 @@ void ph_out_text(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c)
 			snprintf(old, sizeof(old), "%.0fs", v->oldest_s);
 		else
 			snprintf(old, sizeof(old), "-");
-		fprintf(f, "%-7u %-16s %6u %6u %8llu %8llu %7.1f %7s %s\n", v->meta->key.pid,
+		if (c->diag)
+			snprintf(dg, sizeof(dg), "%-7s ",
+				 ph_out_diag(fs, nf, &v->meta->key, lbl, sizeof(lbl), NULL));
+		fprintf(f, "%-7u %-16s %6u %6u %8llu %8llu %7.1f %7s %s%s\n", v->meta->key.pid,
 			PH_TX(comm, v->meta->comm), v->ports_held, v->time_wait,
 			(unsigned long long)v->opened, (unsigned long long)v->failed, v->open_rate,
-			old, PH_TX(cmd, v->meta->cmdline));
+			old, dg, PH_TX(cmd, v->meta->cmdline));
 	}
+	free(fs);
 	fprintf(f, "\n%-52s %6s %6s %6s %8s %6s %8s\n", "DESTINATION", "IN_USE", "TW", "CAP",
 		"HEADROOM", "ETA", "FAILED");
 	rows = 0;

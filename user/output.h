@@ -4,6 +4,9 @@
 #define PH_OUTPUT_H
 
 #include "account.h"
+
+struct ph_diag_opts;
+struct ph_finding;
 #include "procinfo.h"
 
 /* Which processes a view shows: --cgroup, --pod-uid, --container ("" or NULL: any). */
@@ -25,6 +28,7 @@ struct ph_out_ctx {
 	enum ph_sort sort;
 	size_t max_rows;		/* text only; 0: all */
 	double warn_pct;
+	const struct ph_diag_opts *diag;	/* JSON: add "findings" with these thresholds */
 };
 
 bool ph_proc_filter_match(const struct ph_proc_filter *f, const char *cgroup);
@@ -34,6 +38,15 @@ bool ph_out_proc_match(const struct ph_out_ctx *c, const struct ph_proc_view *v)
 bool ph_out_dest_match(const struct ph_out_ctx *c, const struct ph_dest_view *v);
 void ph_out_json(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c);
 void ph_out_text(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c);
+/* Is the finding about this process (its pid, or one of an aggregate's pids)? */
+bool ph_finding_of(const struct ph_finding *f, const struct ph_proc_key *k);
+/*
+ * The DIAG column of a process: the label of its first (most severe) finding,
+ * with "+" when it has more; "-" if none. *sev (may be NULL) gets that
+ * finding's severity, -1 if none.
+ */
+const char *ph_out_diag(const struct ph_finding *fs, size_t n, const struct ph_proc_key *k,
+			char *buf, size_t len, int *sev);
 /* "10.0.0.1 -> 10.0.0.2:5672" */
 void ph_dest_fmt(const struct ph_dest_key *k, char *buf, size_t len);
 

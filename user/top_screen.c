@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diagnose.h"
 #include "event.h"
 #include "textesc.h"
 #include "top_screen.h"
@@ -180,7 +181,36 @@ enum ph_top_act ph_top_key(struct ph_top_ui *ui, int ch)
 	return PH_TOP_REDRAW;
 }
 
-/* One screen line, cut at the terminal width (ncurses would wrap it). */
+/*
+ * Text at the cursor on line y, cut at the terminal width (ncurses would wrap
+ * it). False once the line is full. At most cols - x bytes fit: a character
+ * takes at least a byte per column.
+ */
+static bool put(int y, int cols, int attr, const char *s)
+{
+	int x = getcurx(stdscr);
+
+	if (getcury(stdscr) != y || x >= cols)
+		return false;
+	attron(attr);
+	addnstr(s, cols - x);
+	attroff(attr);
+	return true;
+}
+
+/* A selected row is highlighted across the whole width. */
+static void fill(int y, int cols, int attr)
+{
+	int x = getcurx(stdscr);
+
+	if ((attr & A_REVERSE) && getcury(stdscr) == y && x < cols) {
+		attron(attr);
+		hline(' ', cols - x);
+		attroff(attr);
+	}
+}
+
+/* One screen line, cut at the terminal width. */
 static void line_at(int y, int cols, int attr, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static void line_at(int y, int cols, int attr, const char *fmt, ...)
@@ -191,19 +221,9 @@ static void line_at(int y, int cols, int attr, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if (attr)
-		attron(attr);
-	mvaddnstr(y, 0, buf, cols);
-	if (attr) {
-		/* a selected row is highlighted across the whole width */
-		if (attr & A_REVERSE) {
-			int x = (int)strnlen(buf, cols);
-
-			if (x < cols)
-				mvhline(y, x, ' ', cols - x);
-		}
-		attroff(attr);
-	}
+	move(y, 0);
+	put(y, cols, attr, buf);
+	fill(y, cols, attr);
 }
 
 static void fmt_age(double s, char *buf, size_t len)
@@ -246,8 +266,14 @@ static bool same_key(const struct ph_proc_key *a, const struct ph_proc_key *b)
 	return a->pid == b->pid && a->start == b->start;
 }
 
+static int sev_attr(int sev)
+{
+	return sev == PH_SEV_CRITICAL ? COLOR_PAIR(PAIR_FAIL) | A_BOLD :
+	       sev == PH_SEV_WARNING ? COLOR_PAIR(PAIR_WARN) | A_BOLD : 0;
+}
+
 static void draw_list(struct ph_top_ui *ui, struct ph_acct *a, const struct ph_out_ctx *c,
-		      int rows, int cols)
+		      const struct ph_finding *fs, size_t nf, int rows, int cols)
 {
 	const struct ph_proc_view *pv, **shown;
 	const struct ph_dest_view *dv;
@@ -288,8 +314,9 @@ static void draw_list(struct ph_top_ui *ui, struct ph_acct *a, const struct ph_o
 		line_at(y, cols, A_BOLD, "filter: %s  (%zu of %zu processes; Esc clears)",
 			ui->filter, n, np);
 	y++;
-	line_at(y++, cols, COLOR_PAIR(PAIR_HEAD) | A_BOLD, "%-7s %-16s %6s %6s %8s %8s %7s %7s %s",
-		"PID", "COMM", "HELD", "TW", "OPENED", "FAILED", "OPEN/s", "OLDEST", "CMDLINE");
+	line_at(y++, cols, COLOR_PAIR(PAIR_HEAD) | A_BOLD, "%-7s %-16s %6s %6s %8s %8s %7s %7s %-7s %s",
+		"PID", "COMM", "HELD", "TW", "OPENED", "FAILED", "OPEN/s", "OLDEST", "DIAG",
+		"CMDLINE");
 	pane_end = dests ? rows / 2 : rows;
 	ui->page = pane_end > y ? pane_end - y : 1;
 	if (ui->sel_idx < ui->first)
@@ -300,18 +327,27 @@ static void draw_list(struct ph_top_ui *ui, struct ph_acct *a, const struct ph_o
 		ui->first = n > ui->page ? n - ui->page : 0;
 	for (size_t i = ui->first; i < n && y < pane_end; i++) {
 		const struct ph_proc_view *v = shown[i];
-		char old[16], comm[PH_TX_SIZE(PH_COMM_LEN)];
-		int attr = v->failed ? COLOR_PAIR(PAIR_FAIL) : 0;
+		char old[16], comm[PH_TX_SIZE(PH_COMM_LEN)], dg[16], cell[24], pre[160];
+		int attr = v->failed ? COLOR_PAIR(PAIR_FAIL) : 0, sev;
 
 		if (i == ui->sel_idx)
 			attr |= A_REVERSE;
 		fmt_age(v->oldest_s, old, sizeof(old));
 		PH_TX(comm, v->meta->comm);
 		ph_tx(tx, sizeof(tx), v->meta->cmdline, (size_t)-1);
-		line_at(y++, cols, attr, "%-7u %-16s %6u %6u %8llu %8llu %7.1f %7s %s",
-			v->meta->key.pid, comm, v->ports_held, v->time_wait,
-			(unsigned long long)v->opened, (unsigned long long)v->failed, v->open_rate,
-			old, tx);
+		ph_out_diag(fs, nf, &v->meta->key, dg, sizeof(dg), &sev);
+		snprintf(pre, sizeof(pre), "%-7u %-16s %6u %6u %8llu %8llu %7.1f %7s ",
+			 v->meta->key.pid, comm, v->ports_held, v->time_wait,
+			 (unsigned long long)v->opened, (unsigned long long)v->failed,
+			 v->open_rate, old);
+		snprintf(cell, sizeof(cell), "%-7s ", dg);
+		move(y, 0);
+		/* the DIAG cell in its severity's colour */
+		if (put(y, cols, attr, pre) && put(y, cols, (sev >= 0 ? sev_attr(sev) : attr) |
+						   (attr & A_REVERSE), cell))
+			put(y, cols, attr, tx);
+		fill(y, cols, attr);
+		y++;
 	}
 	free(shown);
 	if (!dests)
@@ -457,8 +493,78 @@ static size_t proc_socks(struct ph_acct *a, const struct ph_proc_key *key,
 	return k;
 }
 
+/* text (no control bytes) wrapped at width, each line indented */
+static void add_wrapped(struct plines *p, int attr, const char *indent, const char *text,
+			int width)
+{
+	int room = width - (int)strlen(indent);
+	size_t len = strlen(text);
+
+	if (room < 20)
+		room = 20;
+	while (len) {
+		size_t n = len > (size_t)room ? (size_t)room : len;
+
+		/* break at the last space that fits, if there is one */
+		if (n < len) {
+			size_t b = n;
+
+			while (b > 0 && text[b] != ' ')
+				b--;
+			if (b > 0)
+				n = b;
+		}
+		add_line(p, attr, "%s%.*s", indent, (int)n, text);
+		text += n;
+		len -= n;
+		while (*text == ' ') {
+			text++;
+			len--;
+		}
+	}
+}
+
+static const char *const sev_names[] = { "INFO", "WARNING", "CRITICAL" };
+
+static void finding_lines(struct plines *p, const struct ph_finding *f, int width)
+{
+	char d[128], tx[PH_TX_SIZE(640)];
+	struct ph_dest_key k = { .netns = f->netns, .family = f->family, .dport = f->dport };
+
+	memcpy(k.saddr, f->saddr, 16);
+	memcpy(k.daddr, f->daddr, 16);
+	if (f->dport)
+		ph_dest_fmt(&k, d, sizeof(d));
+	else
+		snprintf(d, sizeof(d), "netns %u", f->netns);
+	add_line(p, sev_attr(f->severity), "%-8s %-6s %s  %u ports",
+		 sev_names[f->severity < ARRAY_SIZE(sev_names) ? f->severity : 0],
+		 ph_find_kind_label(f->kind), d, f->ports);
+	add_wrapped(p, 0, "  ", PH_TX(tx, f->summary), width);
+	for (__u32 i = 0; i < f->ev.nholders && i < PH_FIND_HOLDERS; i++) {
+		const struct ph_holder *h = &f->ev.holders[i];
+		char comm[PH_TX_SIZE(PH_COMM_LEN)];
+
+		add_line(p, 0, "  held by pid %u %s: %u ports%s%s", h->pid, PH_TX(comm, h->comm),
+			 h->ports, h->kind < PH_FIND_KINDS ? " " : "",
+			 h->kind < PH_FIND_KINDS ? ph_find_kind_label(h->kind) : "");
+	}
+	add_wrapped(p, 0, "  advice: ", PH_TX(tx, f->advice), width);
+}
+
+/* Idle time of a socket as the last walk read it, -1 if unknown. */
+static double sock_idle(const struct ph_sock_entry *s)
+{
+	__u32 ms;
+
+	if (!(s->act.flags & PH_SR_ACTIVITY) || !s->act.ts_ns)
+		return -1;
+	ms = s->act.tx_idle_ms < s->act.rx_idle_ms ? s->act.tx_idle_ms : s->act.rx_idle_ms;
+	return ms / 1000.0;
+}
+
 static void proc_lines(struct plines *p, struct ph_acct *a, const struct ph_proc_view *v,
-		       __u64 now_ns)
+		       const struct ph_finding *fs, size_t nf, int width, __u64 now_ns)
 {
 	const struct ph_proc_meta *m = v->meta;
 	struct ph_sock_entry *socks;
@@ -476,6 +582,16 @@ static void proc_lines(struct plines *p, struct ph_acct *a, const struct ph_proc
 		 "held %u  time_wait %u  opened %llu  closed %llu  failed %llu  open/s %.1f  oldest %s",
 		 v->ports_held, v->time_wait, (unsigned long long)v->opened,
 		 (unsigned long long)v->closed, (unsigned long long)v->failed, v->open_rate, old);
+
+	for (size_t i = 0, k = 0; i < nf; i++) {
+		if (!ph_finding_of(&fs[i], &m->key))
+			continue;
+		if (!k++) {
+			add_line(p, 0, "%s", "");
+			add_line(p, COLOR_PAIR(PAIR_HEAD) | A_BOLD, "FINDINGS");
+		}
+		finding_lines(p, &fs[i], width);
+	}
 
 	n = proc_socks(a, &m->key, &socks);
 	add_line(p, 0, "%s", "");
@@ -509,17 +625,26 @@ static void proc_lines(struct plines *p, struct ph_acct *a, const struct ph_proc
 		add_line(p, 0, "(no outbound sockets)");
 
 	add_line(p, 0, "%s", "");
-	add_line(p, COLOR_PAIR(PAIR_HEAD) | A_BOLD, "%-7s %-44s %-12s %8s", "LPORT", "DESTINATION",
-		 "STATE", "AGE");
+	add_line(p, COLOR_PAIR(PAIR_HEAD) | A_BOLD, "%-7s %-44s %-12s %8s %8s %10s %10s", "LPORT",
+		 "DESTINATION", "STATE", "AGE", "IDLE", "SENT", "RECEIVED");
 	if (n)
 		qsort(socks, n, sizeof(*socks), cmp_age);
 	shown = n < MAX_SOCK_LINES ? n : MAX_SOCK_LINES;
 	for (size_t i = 0; i < shown; i++) {
 		const struct ph_sock_entry *s = &socks[i];
 
+		bool act = sock_idle(s) >= 0;
+		char idle[16], sent[24] = "-", rcvd[24] = "-";
+
 		ph_endpoint_fmt(s->family, s->daddr, s->dport, sp, sizeof(sp));
 		fmt_age(sock_age(s, now_ns), age, sizeof(age));
-		add_line(p, 0, "%-7u %-44s %-12s %8s", s->sport, sp, ph_tcp_state_name(s->state), age);
+		fmt_age(sock_idle(s), idle, sizeof(idle));
+		if (act) {
+			snprintf(sent, sizeof(sent), "%llu", (unsigned long long)s->act.bytes_acked);
+			snprintf(rcvd, sizeof(rcvd), "%llu", (unsigned long long)s->act.bytes_received);
+		}
+		add_line(p, 0, "%-7u %-44s %-12s %8s %8s %10s %10s", s->sport, sp,
+			 ph_tcp_state_name(s->state), age, idle, sent, rcvd);
 	}
 	if (n > shown)
 		add_line(p, 0, "... %zu more sockets", n - shown);
@@ -527,7 +652,7 @@ static void proc_lines(struct plines *p, struct ph_acct *a, const struct ph_proc
 }
 
 static void draw_proc(struct ph_top_ui *ui, struct ph_acct *a, const struct ph_out_ctx *c,
-		      int rows, int cols, __u64 now_ns)
+		      const struct ph_finding *fs, size_t nf, int rows, int cols, __u64 now_ns)
 {
 	const struct ph_proc_view *pv, *v = NULL;
 	struct plines p = {};
@@ -539,7 +664,7 @@ static void draw_proc(struct ph_top_ui *ui, struct ph_acct *a, const struct ph_o
 			v = &pv[i];
 	title(cols, ui, c, "Esc back, arrows scroll, q quit");
 	if (v)
-		proc_lines(&p, a, v, now_ns);
+		proc_lines(&p, a, v, fs, nf, cols, now_ns);
 	else
 		add_line(&p, A_BOLD, "pid %u is no longer tracked (it exited); Esc goes back",
 			 ui->sel.pid);
@@ -554,16 +679,21 @@ static void draw_proc(struct ph_top_ui *ui, struct ph_acct *a, const struct ph_o
 void ph_top_draw(struct ph_top_ui *ui, struct ph_acct *a, const struct ph_out_ctx *c,
 		 __u64 now_ns)
 {
+	struct ph_finding *fs = NULL;
+	size_t nf = 0;
 	int rows, cols;
 
 	getmaxyx(stdscr, rows, cols);
 	erase();
+	if (c->diag)
+		nf = ph_diagnose(a, c->diag, &fs);
 	if (rows < 4 || cols < 20) {
 		mvaddnstr(0, 0, "porthog top: terminal too small", cols);
 	} else if (ui->view == PH_TOP_PROC) {
-		draw_proc(ui, a, c, rows, cols, now_ns);
+		draw_proc(ui, a, c, fs, nf, rows, cols, now_ns);
 	} else {
-		draw_list(ui, a, c, rows, cols);
+		draw_list(ui, a, c, fs, nf, rows, cols);
 	}
+	free(fs);
 	refresh();
 }

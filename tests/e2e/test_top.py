@@ -298,7 +298,7 @@ def lports(lines):
         w = line.split()
         if w and w[0] == "LPORT":
             on = True
-        elif on and len(w) == 4 and w[0].isdigit():
+        elif on and len(w) == 7 and w[0].isdigit():
             out.append((int(w[0]), w[1], w[2]))
     return out
 
@@ -309,7 +309,7 @@ def test_screen_in_tmux(tmp):
     ns = Netns("phscr", 41000, 41063)
     t = None
     try:
-        t = Tmux(["--interval", "0.5", "--netns", str(ns.inode)], height=90)
+        t = Tmux(["--interval", "0.5", "--reconcile", "1", "--netns", str(ns.inode)], height=90)
         t.wait(lambda l: l and l[0].startswith("porthog top  attach=tracepoint"), "top attached")
         srv = Server(ns, tmp)
         pooled = Client(ns, tmp, srv, "pooled", ["--count", "1"])
@@ -317,11 +317,14 @@ def test_screen_in_tmux(tmp):
         lp, pp = leaky.parse(), pooled.parse()
         check_eq(len(lp["ports"]), 63, "leaky client got 63 ports")
         out = t.wait(lambda l: row(l, lp["pid"]) and row(l, lp["pid"])[2] == "63" and
-                     row(l, pp["pid"]), "both clients on the tmux screen")
+                     row(l, lp["pid"])[8] == "LEAK" and row(l, pp["pid"]),
+                     "both clients on the tmux screen, the leak diagnosed")
         lines = out.splitlines()
         check_eq(row(lines, lp["pid"])[2:6], ["63", "0", "63", "2"],
                  "leaky row: held, tw, opened, failed")
-        check_eq(row(lines, pp["pid"])[2], "1", "pooled row: held")
+        check_eq([row(lines, pp["pid"])[2], row(lines, pp["pid"])[8]], ["1", "-"],
+                 "pooled row: held, no finding")
+        check("DIAG" in lines[2].split(), f"DIAG column: {lines[2]!r}")
         check(lines.index(next(l for l in lines if l.startswith(str(lp["pid"])))) <
               lines.index(next(l for l in lines if l.startswith(str(pp["pid"])))),
               "the leaky pid sorts first")
@@ -341,6 +344,14 @@ def test_screen_in_tmux(tmp):
         check(all(d == "127.0.0.1:8080" and st == "ESTABLISHED" for _, d, st in socks),
               "each socket's destination and state")
         check(any("--mode leaky" in l for l in lines if l.startswith("cmdline:")), "cmdline")
+        fi = lines.index("FINDINGS")
+        check_eq(lines[fi + 1].split(), ["CRITICAL", "LEAK", "127.0.0.1", "->", "127.0.0.1:8080",
+                                         "63", "ports"], "the leak finding")
+        check(lines[fi + 2].strip().startswith("connection leak: 63 connections to 127.0.0.1:8080"),
+              f"its summary: {lines[fi + 2]!r}")
+        check(any(l.startswith("  advice: ") for l in lines[fi:]), "its advice")
+        idle = [l for l in lines if l.split()[:1] == ["LPORT"]][0].split()
+        check_eq(idle[3:], ["AGE", "IDLE", "SENT", "RECEIVED"], "socket columns")
 
         # Esc back to the list, Down selects the second row, Enter opens the pooled client
         t.keys("Escape")
@@ -350,6 +361,7 @@ def test_screen_in_tmux(tmp):
                      "the pooled client's view after Down, Enter")
         check_eq(lports(out.splitlines()), [(pp["ports"][0], "127.0.0.1:8080", "ESTABLISHED")],
                  "the pooled client's one socket")
+        check("FINDINGS" not in out.splitlines(), "no findings for the pooled client")
         t.keys("Escape")
         t.wait(lambda l: row(l, pp["pid"]) and not lports(l), "Esc back to the list")
 
@@ -396,6 +408,37 @@ def test_screen_in_tmux(tmp):
     finally:
         if t:
             t.kill()
+        ns.delete()
+
+
+def test_batch_diag_column(tmp):
+    """--batch: the DIAG column names the leak and the churn, and nothing for a pool."""
+    ns = Netns("phdiag", 41000, 41199)
+    try:
+        ph = Porthog(tmp, ["top", "--batch", "--interval", "0.5", "--reconcile", "1",
+                           "--netns", str(ns.inode)])
+        srv = Server(ns, tmp)
+        pooled = Client(ns, tmp, srv, "pooled", ["--count", "5"])
+        leaky = Client(ns, tmp, srv, "leaky", ["--count", "40"])
+        churn = Client(ns, tmp, srv, "churn", ["--count", "40", "--close", "fin"])
+        pids = {leaky.parse()["pid"]: "LEAK", churn.parse()["pid"]: "CHURN",
+                pooled.parse()["pid"]: "-"}
+
+        def frame():
+            with open(ph.out) as f:
+                frames = f.read().split("porthog 20")
+            for fr in reversed(frames[:-1]):  # the last one may be half written
+                lines = fr.splitlines()
+                hdr = [l.split() for l in lines if l.startswith("PID ")]
+                got = {int(w[0]): w[8] for w in map(str.split, lines)
+                       if len(w) > 8 and w[0].isdigit() and int(w[0]) in pids}
+                if hdr and got == pids:
+                    return hdr[0]
+            return None
+        hdr = wait_for(frame, 20, f"DIAG column {pids}")
+        check_eq(hdr[8:10], ["DIAG", "CMDLINE"], "batch header")
+        check_eq(ph.stop(), 0, "exit code")
+    finally:
         ns.delete()
 
 
