@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "diagnose.h"
 #include "live.h"
 #include "metrics.h"
 #include "procinfo.h"
@@ -618,6 +619,7 @@ int cmd_serve(int argc, char **argv)
 		.conn_lock = PTHREAD_MUTEX_INITIALIZER,
 	};
 	struct ph_metrics_opts mo = {};
+	struct ph_diag_opts dopts;
 	struct ph_metrics *m = NULL;
 	struct sockaddr_storage bound;
 	bool live_open = false, warned = false;
@@ -653,6 +655,8 @@ int cmd_serve(int argc, char **argv)
 	mo.netns = env.live.probe.netns;
 	mo.filter = env.filter;
 	mo.proc_alive = ph_proc_alive;	/* exited processes drop out at once */
+	ph_diag_opts_init(&dopts);
+	mo.diag = &dopts;
 	m = ph_metrics_new(&mo);
 	if (!m) {
 		ph_err("out of memory");

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "diagnose.h"
 #include "event.h"
 #include "htab.h"
 #include "metrics.h"
@@ -22,6 +23,12 @@ struct dser {
 	__u64 in_use, time_wait, capacity, failed;
 	double headroom;	/* ratio, 0..1 */
 	bool has_capacity;
+};
+
+/* porthog_finding_ports */
+struct fser {
+	char *labels;
+	__u64 ports;
 };
 
 struct nser {
@@ -51,8 +58,9 @@ struct ph_metrics {
 	struct pser *ps;
 	struct dser *ds;
 	struct nser *ns;
-	size_t nps, nds, nns;
-	size_t cap_ps, cap_ds, cap_ns;
+	struct fser *fs;
+	size_t nps, nds, nns, nfs;
+	size_t cap_ps, cap_ds, cap_ns, cap_fs;
 	/* only-growing counters of the "other" series */
 	__u64 other_opened, other_pfailed, other_dfailed;
 	struct htab pctrs, dctrs;
@@ -245,7 +253,9 @@ static void free_series(struct ph_metrics *m)
 		free(m->ps[i].labels);
 	for (size_t i = 0; i < m->nds; i++)
 		free(m->ds[i].labels);
-	m->nps = m->nds = m->nns = 0;
+	for (size_t i = 0; i < m->nfs; i++)
+		free(m->fs[i].labels);
+	m->nps = m->nds = m->nns = m->nfs = 0;
 }
 
 static void prune(struct htab *h, size_t node_off, __u32 gen, size_t gen_off, bool all)
@@ -271,6 +281,7 @@ void ph_metrics_free(struct ph_metrics *m)
 	free(m->ps);
 	free(m->ds);
 	free(m->ns);
+	free(m->fs);
 	prune(&m->pctrs, offsetof(struct pctr, node), 0, offsetof(struct pctr, gen), true);
 	prune(&m->dctrs, offsetof(struct dctr, node), 0, offsetof(struct dctr, gen), true);
 	htab_free(&m->pctrs);
@@ -668,6 +679,107 @@ static int update_netns(struct ph_metrics *m, struct ph_acct *a, const struct ph
 	return 0;
 }
 
+static int cmp_fser_labels(const void *x, const void *y)
+{
+	return strcmp(((const struct fser *)x)->labels, ((const struct fser *)y)->labels);
+}
+
+static int cmp_fser_ports(const void *x, const void *y)
+{
+	const struct fser *a = x, *b = y;
+
+	if (a->ports != b->ports)
+		return a->ports > b->ports ? -1 : 1;
+	return strcmp(a->labels, b->labels);
+}
+
+static char *finding_labels(const struct ph_finding *f)
+{
+	char comm[PH_COMM_LEN * 3 + 1], cg[PH_METRICS_LABEL_MAX * 3 + 1], da[PH_ADDR_STRLEN] = "";
+	char dport[8] = "", *s;
+
+	ph_prom_escape(f->comm, PH_COMM_LEN, comm, sizeof(comm));
+	ph_prom_escape(f->cgroup, PH_METRICS_LABEL_MAX, cg, sizeof(cg));
+	/* namespace-wide findings (range) have no destination */
+	if (f->dport) {
+		ph_addr_fmt(f->family, f->daddr, da, sizeof(da));
+		snprintf(dport, sizeof(dport), "%u", f->dport);
+	}
+	if (asprintf(&s, "kind=\"%s\",severity=\"%s\",comm=\"%s\",cgroup=\"%s\",netns=\"%u\","
+		     "daddr=\"%s\",dport=\"%s\"", ph_find_kind_name(f->kind),
+		     ph_severity_name(f->severity), comm, cg, f->netns, da, dport) < 0)
+		return NULL;
+	return s;
+}
+
+/*
+ * Findings come most severe first, then by ports: the first max_series get
+ * series of their own, the rest one "other" series per kind and severity.
+ */
+static int update_findings(struct ph_metrics *m, struct ph_acct *a)
+{
+	__u64 other[PH_FIND_KINDS][PH_SEV_CRITICAL + 1] = {};
+	bool has_other[PH_FIND_KINDS][PH_SEV_CRITICAL + 1] = {};
+	struct ph_finding *fs = NULL;
+	size_t n, own = 0, k = 0;
+	struct ph_proc_key pk = { .pid = m->o.pid };
+
+	n = ph_diagnose(a, m->o.diag, &fs);
+	if (reserve((void **)&m->fs, &m->cap_fs,
+		    (n < m->o.max_series ? n : m->o.max_series) + ARRAY_SIZE(other) *
+		    ARRAY_SIZE(other[0]), sizeof(*m->fs))) {
+		free(fs);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct ph_finding *f = &fs[i];
+
+		if ((m->o.pid && !ph_finding_of(f, &pk)) || (m->o.netns && f->netns != m->o.netns) ||
+		    !ph_proc_filter_match(&m->o.filter, f->cgroup[0] ? f->cgroup : NULL))
+			continue;
+		if (f->kind >= PH_FIND_KINDS || f->severity > PH_SEV_CRITICAL)
+			continue;
+		if (own < m->o.max_series) {
+			char *l = finding_labels(f);
+
+			if (!l)
+				continue;
+			own++;
+			m->fs[m->nfs++] = (struct fser){ .labels = l, .ports = f->ports };
+		} else {
+			other[f->kind][f->severity] += f->ports;
+			has_other[f->kind][f->severity] = true;
+		}
+	}
+	free(fs);
+	/* two findings with the same labels (pids of one name and cgroup): one series */
+	qsort(m->fs, m->nfs, sizeof(*m->fs), cmp_fser_labels);
+	for (size_t i = 0; i < m->nfs; i++) {
+		if (k && !strcmp(m->fs[k - 1].labels, m->fs[i].labels)) {
+			m->fs[k - 1].ports += m->fs[i].ports;
+			free(m->fs[i].labels);
+			continue;
+		}
+		m->fs[k++] = m->fs[i];
+	}
+	m->nfs = k;
+	qsort(m->fs, m->nfs, sizeof(*m->fs), cmp_fser_ports);
+	for (int kd = 0; kd < PH_FIND_KINDS; kd++) {
+		for (int sv = 0; sv <= PH_SEV_CRITICAL; sv++) {
+			char *l;
+
+			if (!has_other[kd][sv])
+				continue;
+			if (asprintf(&l, "kind=\"%s\",severity=\"%s\",comm=\"other\",cgroup=\"other\","
+				     "netns=\"other\",daddr=\"other\",dport=\"other\"",
+				     ph_find_kind_name(kd), ph_severity_name(sv)) < 0)
+				continue;
+			m->fs[m->nfs++] = (struct fser){ .labels = l, .ports = other[kd][sv] };
+		}
+	}
+	return 0;
+}
+
 int ph_metrics_update(struct ph_metrics *m, struct ph_acct *a, const struct ph_metrics_info *info)
 {
 	struct ph_out_ctx c = { .pid = m->o.pid, .netns = m->o.netns, .filter = m->o.filter };
@@ -688,6 +800,8 @@ int ph_metrics_update(struct ph_metrics *m, struct ph_acct *a, const struct ph_m
 		err = update_dests(m, a, &c);
 	if (!err)
 		err = update_netns(m, a, &c);
+	if (!err && m->o.diag)
+		err = update_findings(m, a);
 	return err;
 }
 
@@ -781,6 +895,14 @@ static void render(struct ph_metrics *m, enum ph_metrics_fmt fmt, FILE *f)
 		netns_label(&m->ns[i], nsl, sizeof(nsl));
 		fprintf(f, "porthog_netns_ports_in_use{netns=\"%s\"} %llu\n", nsl,
 			(unsigned long long)m->ns[i].in_use);
+	}
+
+	if (m->o.diag) {
+		family(f, fmt, "porthog_finding_ports", "gauge",
+		       "Ports a finding of the diagnosis accounts for (as porthog explain gives them): kind leak, churn, syn_hang, bind_hog, victim or range; severity info, warning or critical.");
+		for (size_t i = 0; i < m->nfs; i++)
+			fprintf(f, "porthog_finding_ports{%s} %llu\n", m->fs[i].labels,
+				(unsigned long long)m->fs[i].ports);
 	}
 
 	family(f, fmt, "porthog_lost_events", "counter",

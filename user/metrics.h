@@ -34,6 +34,12 @@ struct ph_metrics_opts {
 	 * it did since the previous update is added to the "other" counters.
 	 */
 	bool (*proc_alive)(__u32 pid, __u64 start_ticks);
+	/*
+	 * Set: porthog_finding_ports from ph_diagnose() with these thresholds,
+	 * the first --max-series findings (most severe, then most ports) as
+	 * series of their own, the rest summed per kind and severity.
+	 */
+	const struct ph_diag_opts *diag;
 };
 
 /* Everything else the exporter reports about itself. */

@@ -326,7 +326,8 @@ def test_exited_processes_drop_out(tmp):
 
 def alert_rule_tests():
     """promtool unit tests of docs/alerts.yml: headroom under 20% for 2m, failures
-    increasing (or already there when first seen), exporter down."""
+    increasing (or already there when first seen), a critical leak or churn finding for
+    1m, exporter down."""
     lb = 'job="porthog",instance="h:9873",netns="4026532000",saddr="10.0.0.1",dport="5672"'
     exp = {"job": "porthog", "instance": "h:9873", "netns": "4026532000",
            "saddr": "10.0.0.1", "dport": "5672"}
@@ -349,6 +350,21 @@ def alert_rule_tests():
                                    "4026532000) found no free local port in the last 5 "
                                    f"minutes ({n}). See which process fails with "
                                    "`increase(porthog_process_connect_failures_total[5m]) > 0`."}}
+    def leak_alert(kind, comm, cgroup, daddr, value):
+        return {"exp_labels": {"job": "porthog", "instance": "h:9873", "kind": kind,
+                               "severity": "critical", "comm": comm, "cgroup": cgroup,
+                               "netns": "4026532000", "daddr": daddr, "dport": "5672"},
+                "exp_annotations": {
+                    "summary": f"Connection {kind} by {comm} uses up the ports to "
+                               f"{daddr}:5672 on h:9873",
+                    "description": f"{comm} (cgroup {cgroup}, netns 4026532000) holds {value} "
+                                   f"local ports to {daddr}:5672 through a connection {kind} "
+                                   "(leak: connections left open and idle; churn: short "
+                                   "connections that wait in TIME_WAIT), and the ports are "
+                                   "running out. `porthog top` on the host, Enter on the "
+                                   "process, shows the evidence and what to change."}}
+
+    fl = 'job="porthog",instance="h:9873",netns="4026532000",dport="5672"'
     return {
         "rule_files": [ALERTS],
         "evaluation_interval": "1m",
@@ -366,6 +382,21 @@ def alert_rule_tests():
                 {"series": f'porthog_destination_connect_failures_total{{{lb},daddr="10.0.0.4"}}',
                  "values": "_x5 7 7 7 7 7 7"},
                 {"series": 'up{job="porthog",instance="h:9873"}', "values": "1 1 1 0 0 0"},
+                # findings: a critical leak from 1m; a critical churn summed into
+                # "other" from 2m; a leak that is only a warning, a critical
+                # syn_hang: neither fires
+                {"series": f'porthog_finding_ports{{{fl},kind="leak",severity="critical",'
+                           'comm="api",cgroup="/app.slice",daddr="10.0.0.2"}',
+                 "values": "_ 40 63 63 63 63"},
+                {"series": f'porthog_finding_ports{{{fl},kind="churn",severity="critical",'
+                           'comm="other",cgroup="other",daddr="other"}',
+                 "values": "_ _ 30 30 30 30"},
+                {"series": f'porthog_finding_ports{{{fl},kind="leak",severity="warning",'
+                           'comm="web",cgroup="/web.slice",daddr="10.0.0.3"}',
+                 "values": "20x6"},
+                {"series": f'porthog_finding_ports{{{fl},kind="syn_hang",severity="critical",'
+                           'comm="web",cgroup="/web.slice",daddr="10.0.0.5"}',
+                 "values": "9x6"},
             ],
             "alert_rule_test": [
                 {"eval_time": "3m", "alertname": "PorthogDestinationHeadroomLow",
@@ -384,6 +415,13 @@ def alert_rule_tests():
                  "exp_alerts": [failures_alert("10.0.0.4", "7")]},
                 {"eval_time": "10m", "alertname": "PorthogConnectFailures", "exp_alerts": []},
                 {"eval_time": "10m", "alertname": "PorthogLostEvents", "exp_alerts": []},
+                {"eval_time": "1m", "alertname": "PorthogConnectionLeakOrChurn",
+                 "exp_alerts": []},
+                {"eval_time": "2m", "alertname": "PorthogConnectionLeakOrChurn",
+                 "exp_alerts": [leak_alert("leak", "api", "/app.slice", "10.0.0.2", "63")]},
+                {"eval_time": "3m", "alertname": "PorthogConnectionLeakOrChurn",
+                 "exp_alerts": [leak_alert("leak", "api", "/app.slice", "10.0.0.2", "63"),
+                                leak_alert("churn", "other", "other", "other", "30")]},
                 {"eval_time": "3m", "alertname": "PorthogDown", "exp_alerts": []},
                 {"eval_time": "4m", "alertname": "PorthogDown", "exp_alerts": [{
                     "exp_labels": {"job": "porthog", "instance": "h:9873",
@@ -402,7 +440,7 @@ def test_alert_rules(tmp):
     """docs/alerts.yml: promtool check rules, and promtool unit tests of what fires when."""
     r = subprocess.run([PROMTOOL, "check", "rules", ALERTS], capture_output=True, text=True)
     check_eq(r.returncode, 0, f"promtool check rules: {r.stdout}{r.stderr}")
-    check("SUCCESS: 4 rules found" in r.stdout, f"four alerting rules: {r.stdout}")
+    check("SUCCESS: 5 rules found" in r.stdout, f"five alerting rules: {r.stdout}")
     tests = os.path.join(tmp, "alerts_test.yml")
     with open(tests, "w") as f:
         json.dump(alert_rule_tests(), f, indent=1)   # JSON is YAML
@@ -464,11 +502,15 @@ def test_prometheus_scrapes(tmp):
     ns = Netns("phsrv2", 41000, 41063)
     prom = None
     try:
-        ph = Serve(tmp, ["--interval", "0.5"])
+        # --reconcile 1: the walks read the sockets' activity the leak finding needs
+        ph = Serve(tmp, ["--interval", "0.5", "--reconcile", "1"])
         prom = Prometheus(tmp, f"127.0.0.1:{ph.port}")
         p, lk = leak_workload(ns, tmp)
         n = ns.inode
         want = {
+            f'porthog_finding_ports{{kind="leak",severity="critical",comm="ph_client",'
+            f'netns="{n}",daddr="127.0.0.1",dport="8080"}}': "63",
+            f'porthog_finding_ports{{kind="churn",netns="{n}"}}': None,
             f'porthog_process_ports_held{{pid="{lk["pid"]}"}}': "63",
             f'porthog_process_ports_held{{pid="{p["pid"]}"}}': "1",
             f'porthog_destination_connect_failures_total{{netns="{n}",dport="8080"}}': "3",
@@ -480,7 +522,7 @@ def test_prometheus_scrapes(tmp):
 
         def all_there():
             got = {q: [v for _, v in prom.query(q)] for q in want}
-            return got if all(got[q] == [v] for q, v in want.items()) else None
+            return got if all(got[q] == ([v] if v else []) for q, v in want.items()) else None
         try:
             wait_for(all_there, 30, "Prometheus to have scraped the leak")
         except TestFailure:
@@ -500,11 +542,13 @@ def test_prometheus_scrapes(tmp):
                 if a["labels"].get("netns") == str(n):
                     out[a["labels"]["alertname"]] = a["state"]
             return out if out.get("PorthogConnectFailures") == "firing" and \
-                out.get("PorthogDestinationHeadroomLow") == "pending" else None
-        wait_for(alerts, 20, "PorthogConnectFailures firing, HeadroomLow pending for the netns")
+                out.get("PorthogDestinationHeadroomLow") == "pending" and \
+                out.get("PorthogConnectionLeakOrChurn") == "pending" else None
+        wait_for(alerts, 20, "PorthogConnectFailures firing, HeadroomLow and "
+                 "ConnectionLeakOrChurn pending for the netns")
         r = subprocess.run([PROMTOOL, "check", "rules", ALERTS], capture_output=True, text=True)
         check_eq(r.returncode, 0, f"promtool check rules: {r.stdout}{r.stderr}")
-        check("4 rules found" in r.stdout, "four alerting rules")
+        check("5 rules found" in r.stdout, "five alerting rules")
         check_eq(ph.stop(), 0, "exit code")
     finally:
         if prom:

@@ -532,3 +532,100 @@ UNIT_TEST(findings_pod_and_container)
 	free(fs);
 	ph_acct_free(a);
 }
+
+/*
+ * NS1: pid 80 holds 63 ports to 127.0.0.2:8080 and pid 79 (comm with a quote
+ * and a backslash) fails next to it: a victim. NS2: pid 91 fails to
+ * 127.0.0.3:9090. Both namespaces have a 64 port range: a range finding each.
+ */
+static struct ph_acct *findings_acct(void)
+{
+	struct ph_acct *a = new_acct();
+	struct ph_proc_meta meta = { .key = { .pid = 79, .start = start_ticks(5 * SEC) },
+				     .comm = "we\"ird\\" };
+	__u16 port = 41000;
+
+	connects(a, 80, NS1, &port, 63, 2, 8080, SEC);
+	connects(a, 79, NS1, &port, 1, 2, 8080, SEC);
+	feed(a, PH_EV_CONNECT_FAILED, 79, NS1, 0, 2, 8080, 2 * SEC);
+	ph_acct_proc_meta(a, &meta);
+	port = 41000;
+	connects(a, 90, NS2, &port, 5, 3, 9090, SEC);
+	feed(a, PH_EV_CONNECT_FAILED, 91, NS2, 0, 3, 9090, 2 * SEC);
+	return a;
+}
+
+#define FIND_VICTIM \
+	"porthog_finding_ports{kind=\"victim\",severity=\"critical\",comm=\"we\\\"ird\\\\\"," \
+	"cgroup=\"\",netns=\"4026531840\",daddr=\"127.0.0.2\",dport=\"8080\"}"
+#define FIND_RANGE(ns) \
+	"porthog_finding_ports{kind=\"range\",severity=\"critical\",comm=\"\",cgroup=\"\"," \
+	"netns=\"" #ns "\",daddr=\"\",dport=\"\"}"
+#define FIND_OTHER(kind, sev) \
+	"porthog_finding_ports{kind=\"" kind "\",severity=\"" sev "\",comm=\"other\"," \
+	"cgroup=\"other\",netns=\"other\",daddr=\"other\",dport=\"other\"}"
+
+UNIT_TEST(metrics_finding_series)
+{
+	struct ph_acct *a = findings_acct();
+	struct ph_diag_opts d;
+	struct ph_metrics_opts mo = { .max_series = 50, .diag = &d };
+	struct ph_metrics *m, *plain;
+	char *t;
+
+	ph_diag_opts_init(&d);
+	m = ph_metrics_new(&mo);
+	t = update_render(m, a, 120 * SEC);
+	CHECK(strstr(t, "# TYPE porthog_finding_ports gauge\n") != NULL);
+	/* the victim, its comm escaped for the label; ports: the one it holds */
+	CHECK_EQ_INT(val(t, FIND_VICTIM), 1);
+	/* namespace-wide: the ports the 64 port range cuts from the default 28232 */
+	CHECK_EQ_INT(val(t, FIND_RANGE(4026531840)), 28232 - 64);
+	CHECK_EQ_INT(val(t, FIND_RANGE(4026531841)), 28232 - 64);
+	CHECK_EQ_INT(nseries(t, "porthog_finding_ports"), 4);
+	free(t);
+
+	/* -p 79: only its finding */
+	mo.pid = 79;
+	ph_metrics_free(m);
+	m = ph_metrics_new(&mo);
+	t = update_render(m, a, 121 * SEC);
+	CHECK_EQ_INT(nseries(t, "porthog_finding_ports"), 1);
+	CHECK_EQ_INT(val(t, FIND_VICTIM), 1);
+	free(t);
+
+	/* without diagnosis options: no family at all */
+	mo.diag = NULL;
+	mo.pid = 0;
+	plain = ph_metrics_new(&mo);
+	t = update_render(plain, a, 122 * SEC);
+	CHECK(strstr(t, "porthog_finding_ports") == NULL);
+	free(t);
+	ph_metrics_free(plain);
+	ph_metrics_free(m);
+	ph_acct_free(a);
+}
+
+/* --max-series 1: the most severe, largest finding keeps its series; the rest
+ * add up per kind and severity, so an alert on kind and severity still fires. */
+UNIT_TEST(metrics_finding_max_series)
+{
+	struct ph_acct *a = findings_acct();
+	struct ph_diag_opts d;
+	struct ph_metrics_opts mo = { .max_series = 1, .diag = &d };
+	struct ph_metrics *m;
+	char *t;
+
+	ph_diag_opts_init(&d);
+	m = ph_metrics_new(&mo);
+	t = update_render(m, a, 120 * SEC);
+	CHECK_EQ_INT(nseries(t, "porthog_finding_ports"), 3);
+	CHECK_EQ_INT((val(t, FIND_RANGE(4026531840)) >= 0) + (val(t, FIND_RANGE(4026531841)) >= 0), 1);
+	CHECK_EQ_INT(val(t, FIND_OTHER("range", "critical")), 28232 - 64);
+	/* both victims: pid 79 holds 1 port, pid 91 none */
+	CHECK_EQ_INT(val(t, FIND_OTHER("victim", "critical")), 1);
+	CHECK_EQ_INT(val(t, FIND_VICTIM), -1);
+	free(t);
+	ph_metrics_free(m);
+	ph_acct_free(a);
+}
