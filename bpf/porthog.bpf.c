@@ -651,51 +651,65 @@ static __always_inline void sock_activity_read(struct tcp_sock *tp, struct ph_so
 		r->flags |= PH_SR_BOUND;
 }
 
+/* The part of a socket record that struct sock_common holds. */
+static __always_inline void sock_rec_common(const struct sock_common *skc, struct ph_sock_rec *r)
+{
+	r->state = skc->skc_state;
+	r->family = skc->skc_family;
+	r->sport = skc->skc_num;
+	r->dport = bpf_ntohs(skc->skc_dport);
+	r->netns = skc->skc_net.net->ns.inum;
+	copy_addrs_direct(skc, r->family, r->saddr, r->daddr);
+}
+
+/*
+ * The part of a full socket beyond sock_common, through a BTF pointer to the
+ * tcp_sock (direct loads): uid, the opener if events recorded one, activity.
+ */
+static __always_inline void sock_rec_full(struct tcp_sock *tp, struct ph_sock_rec *r)
+{
+	__u64 key = (__u64)tp;
+	struct ph_owner *o;
+
+	r->uid = tp->inet_conn.icsk_inet.sk.sk_uid.val;
+	o = bpf_map_lookup_elem(&owners, &key);
+	if (o) {
+		r->owner_pid = o->pid;
+		r->owner_start_ns = o->start_ns;
+		if (o->bound_sport)
+			r->flags |= PH_SR_BOUND;
+	}
+	if (sock_activity)
+		sock_activity_read(tp, r);
+}
+
 SEC("iter/tcp")
 int iter_tcp(struct bpf_iter__tcp *ctx)
 {
 	struct sock_common *skc = ctx->sk_common;
 	struct seq_file *seq = ctx->meta->seq;
 	struct ph_sock_rec r = {};
-	struct ph_owner *o;
-	__u64 key;
+	struct tcp_sock *tp;
+	struct socket *sock;
 
-	if (!skc)
+	if (!skc || skc->skc_state == ST_NEW_SYN_RECV)
 		return 0;
-	r.state = skc->skc_state;
-	if (r.state == ST_NEW_SYN_RECV)
-		return 0;
-	r.family = skc->skc_family;
-	r.sport = skc->skc_num;
-	r.dport = bpf_ntohs(skc->skc_dport);
-	r.netns = skc->skc_net.net->ns.inum;
-	copy_addrs_direct(skc, r.family, r.saddr, r.daddr);
-	if (r.state != ST_TIME_WAIT) {
-		/* a BTF pointer to the full socket: the fields beyond sock_common load directly */
-		struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
-		struct socket *sock;
-
-		if (tp) {
-			r.uid = tp->inet_conn.icsk_inet.sk.sk_uid.val;
-			sock = tp->inet_conn.icsk_inet.sk.sk_socket;
-			/* SOCK_INODE(): the inode follows the socket, not via file (a cache miss less) */
-			if (sock)
-				r.ino = BPF_CORE_READ((struct socket_alloc *)sock, vfs_inode.i_ino);
-			if (sock_activity)
-				sock_activity_read(tp, &r);
-		}
-		key = (__u64)skc;
-		o = bpf_map_lookup_elem(&owners, &key);
-		if (o) {
-			r.owner_pid = o->pid;
-			r.owner_start_ns = o->start_ns;
-			if (o->bound_sport)
-				r.flags |= PH_SR_BOUND;
-		}
+	sock_rec_common(skc, &r);
+	/* NULL for TIME_WAIT */
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (tp) {
+		sock_rec_full(tp, &r);
+		sock = tp->inet_conn.icsk_inet.sk.sk_socket;
+		/* SOCK_INODE(): the inode follows the socket, not via file (a cache miss less) */
+		if (sock)
+			r.ino = BPF_CORE_READ((struct socket_alloc *)sock, vfs_inode.i_ino);
 	}
 	bpf_seq_write(seq, &r, sizeof(r));
 	return 0;
 }
+
+/* Linux 6.2+; older kernels leave the socket activity out of the files walk */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 
 /*
  * The files of one process come one after another: its identity (pid, start
@@ -718,8 +732,11 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
 	struct file *file = ctx->file;
 	struct ph_fd_rec r = {};
 	struct task_struct *leader;
+	struct tcp_sock *tp;
 	struct socket *sock;
 	struct sock *sk;
+	__u32 pid;
+	__u64 start_ns;
 	__u16 family;
 
 	if (!task || !file)
@@ -734,15 +751,15 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
 	if ((family != AF_INET && family != AF_INET6) || sock->type != SOCK_STREAM ||
 	    BPF_CORE_READ_BITFIELD(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
-	r.pid = task->tgid;
-	if (target_tgid && r.pid != target_tgid)
+	pid = task->tgid;
+	if (target_tgid && pid != target_tgid)
 		return 0;
 	leader = task->group_leader;
-	r.start_ns = bpf_core_field_exists(task->start_boottime) ?
+	start_ns = bpf_core_field_exists(task->start_boottime) ?
 		leader->start_boottime : leader->start_time;
-	if (r.pid != last_task.pid || r.start_ns != last_task.start_ns) {
-		last_task.pid = r.pid;
-		last_task.start_ns = r.start_ns;
+	if (pid != last_task.pid || start_ns != last_task.start_ns) {
+		last_task.pid = pid;
+		last_task.start_ns = start_ns;
 		last_task.cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
 		last_task.uid = task->cred->uid.val;
 		bpf_probe_read_kernel_str(&last_task.comm, sizeof(last_task.comm), leader->comm);
@@ -750,13 +767,16 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
 	r.cgroup_id = last_task.cgroup_id;
 	r.uid = last_task.uid;
 	__builtin_memcpy(r.comm, last_task.comm, sizeof(r.comm));
-	r.netns = sk->__sk_common.skc_net.net->ns.inum;
-	r.ino = file->f_inode->i_ino;
-	r.family = family;
-	r.state = sk->__sk_common.skc_state;
-	r.sport = sk->__sk_common.skc_num;
-	r.dport = bpf_ntohs(sk->__sk_common.skc_dport);
-	copy_addrs_direct(&sk->__sk_common, family, r.saddr, r.daddr);
+	/* the socket as iter/tcp reports it; its owner the process holding the fd */
+	r.sock.owner_pid = pid;
+	r.sock.owner_start_ns = start_ns;
+	sock_rec_common(&sk->__sk_common, &r.sock);
+	r.sock.ino = file->f_inode->i_ino;
+	/* sock->sk is not a trusted pointer, so no helper takes it: cast it (TCP checked above) */
+	if (bpf_rdonly_cast) {
+		tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
+		sock_rec_full(tp, &r.sock);
+	}
 	bpf_seq_write(seq, &r, sizeof(r));
 	return 0;
 }

@@ -104,23 +104,16 @@ struct ph_sock_rec {
 };
 
 /*
- * Record written by the iter/task_file program: one per TCP socket fd, with the
- * owning process. Also reports bound-only sockets, which iter/tcp cannot see.
+ * Record written by the iter/task_file program: one per TCP socket fd. sock is
+ * the socket as iter/tcp reports it, its owner the process holding the fd; the
+ * process's own facts follow. Also reports bound-only sockets, which iter/tcp
+ * cannot see. 136 bytes.
  */
 struct ph_fd_rec {
-	__u64 start_ns;
+	struct ph_sock_rec sock;
 	__u64 cgroup_id;
-	__u32 pid;
-	__u32 uid;
-	__u32 netns;
-	__u32 ino;
-	__u16 sport;		/* host order */
-	__u16 dport;
-	__u8 family;
-	__u8 state;
-	__u8 pad[2];
-	__u8 saddr[16];
-	__u8 daddr[16];
+	__u32 uid;		/* the process's uid (sock.uid is the socket's) */
+	__u32 pad;
 	char comm[PH_COMM_LEN];
 };
 

@@ -590,11 +590,12 @@ void ph_acct_walk_netns(struct ph_acct *a, __u32 netns)
 
 void ph_acct_walk_fd(struct ph_acct *a, const struct ph_fd_rec *r)
 {
-	struct proc_ent *p = get_proc(a, r->pid, start_ticks(r->start_ns), true);
+	const struct ph_sock_rec *sr = &r->sock;
+	struct proc_ent *p = get_proc(a, sr->owner_pid, start_ticks(sr->owner_start_ns), true);
 	struct ino_owner *io;
 
 	if (p) {
-		p->netns = r->netns;
+		p->netns = sr->netns;
 		if (!p->meta.comm[0]) {
 			memcpy(p->meta.comm, r->comm, PH_COMM_LEN);
 			p->meta.comm[PH_COMM_LEN] = 0;
@@ -604,18 +605,18 @@ void ph_acct_walk_fd(struct ph_acct *a, const struct ph_fd_rec *r)
 			p->meta.cgroup_id = r->cgroup_id;
 	}
 	/* bound but neither connected nor listening: connect() cannot use the port */
-	if (r->state == PH_ST_CLOSE && r->sport) {
-		struct netns_ent *ns = get_netns(a, r->netns);
+	if (sr->state == PH_ST_CLOSE && sr->sport) {
+		struct netns_ent *ns = get_netns(a, sr->netns);
 
 		if (ns)
-			bit_set(ns->busy, r->sport);
+			bit_set(ns->busy, sr->sport);
 	}
-	if (!p || !r->ino || htab_find(&a->inos, &r->ino))
+	if (!p || !sr->ino || htab_find(&a->inos, &sr->ino))
 		return;
 	io = calloc(1, sizeof(*io));
 	if (!io)
 		return;
-	io->ino = r->ino;
+	io->ino = sr->ino;
 	io->proc = p;
 	if (htab_insert(&a->inos, &io->node))
 		free(io);

@@ -21,8 +21,12 @@
 #include "procinfo.h"
 
 #define ST_SYN_RECV		3
+#define ST_FIN_WAIT1		4
+#define ST_FIN_WAIT2		5
 #define ST_TIME_WAIT		6
 #define ST_CLOSE		7
+#define ST_LAST_ACK		9
+#define ST_CLOSING		11
 #define ST_BOUND_INACTIVE	13	/* diag only, kernel >= 6.8: bound, not listening or connecting */
 /* TCP_ESTABLISHED .. TCP_BOUND_INACTIVE; older kernels ignore the bits they lack */
 #define DIAG_STATES		(((1u << (ST_BOUND_INACTIVE + 1)) - 1) & ~1u)
@@ -178,6 +182,12 @@ out_buf:
 int ph_diag_walk_tcp(ph_sock_fn fn, void *ctx)
 {
 	return walk_tcp_states(fn, ctx, DIAG_STATES);
+}
+
+int ph_diag_walk_tcp_unheld(ph_sock_fn fn, void *ctx)
+{
+	return walk_tcp_states(fn, ctx, (1u << ST_TIME_WAIT) | (1u << ST_FIN_WAIT1) |
+			       (1u << ST_FIN_WAIT2) | (1u << ST_CLOSING) | (1u << ST_LAST_ACK));
 }
 
 /* Open addressing, linear probing: 32-bit inode (never 0) -> 32-bit value. */
@@ -623,18 +633,11 @@ static void emit(struct fd_walk *w)
 				have = true;
 			}
 			s = &w->socks[idx];
-			r.start_ns = f.start_ns;
+			r.sock = *s;
+			r.sock.owner_pid = p->pid;
+			r.sock.owner_start_ns = f.start_ns;
 			r.cgroup_id = f.cgroup_id;
-			r.pid = p->pid;
 			r.uid = f.uid;
-			r.netns = s->netns;
-			r.ino = s->ino;
-			r.sport = s->sport;
-			r.dport = s->dport;
-			r.family = s->family;
-			r.state = s->state;
-			memcpy(r.saddr, s->saddr, sizeof(r.saddr));
-			memcpy(r.daddr, s->daddr, sizeof(r.daddr));
 			memcpy(r.comm, f.comm, sizeof(r.comm));
 			w->err = w->fn(w->ctx, &r);
 			if (w->err)

@@ -58,13 +58,32 @@ static int on_event(void *ctx, const struct ph_event *e)
 	return l->hook ? l->hook(l->hook_ctx, e) : 0;
 }
 
+static void note_held(struct ph_live *l, const struct ph_sock_rec *r)
+{
+	if (!l->held_ok || r->state == PH_ST_CLOSE)	/* not in the hash tables */
+		return;
+	if (l->nheld == l->held_cap) {
+		size_t cap = l->held_cap ? l->held_cap * 2 : 1024;
+		struct ph_sock_rec *h = realloc(l->held, cap * sizeof(*h));
+
+		if (!h) {
+			l->held_ok = false;
+			return;
+		}
+		l->held = h;
+		l->held_cap = cap;
+	}
+	l->held[l->nheld++] = *r;
+}
+
 static int on_fd(void *ctx, const struct ph_fd_rec *r)
 {
 	struct ph_live *l = ctx;
 
-	if (!ph_netns_known(l->nets, r->netns))
-		ph_netns_note_pid(l->nets, r->netns, r->pid);
+	if (!ph_netns_known(l->nets, r->sock.netns))
+		ph_netns_note_pid(l->nets, r->sock.netns, r->sock.owner_pid);
 	ph_acct_walk_fd(l->acct, r);
+	note_held(l, &r->sock);
 	return 0;
 }
 
@@ -74,6 +93,57 @@ static int on_sock(void *ctx, const struct ph_sock_rec *r)
 
 	ph_acct_walk_sock(l->acct, r);
 	return 0;
+}
+
+struct unheld {
+	struct ph_live *l;
+	__u32 orphans;
+};
+
+static int on_unheld(void *ctx, const struct ph_sock_rec *r)
+{
+	struct unheld *u = ctx;
+
+	/* no inode: no struct socket, orphaned by close() */
+	if (r->state != PH_ST_TIME_WAIT && !r->ino)
+		u->orphans++;
+	ph_acct_walk_sock(u->l->acct, r);
+	return 0;
+}
+
+/*
+ * A walk with fds has seen every socket a process holds. A namespace needs no
+ * full walk of its own when the kernel's count of its hashed sockets equals
+ * those plus the orphans a sock_diag dump of the states after close() finds
+ * (the kernel skips other sockets cheaply); the dump also brings TIME_WAIT.
+ * Anything else (a kernel socket, an unaccepted connection, an fd shared by
+ * two processes, a socket born meanwhile) breaks the equality: full walk.
+ * Returns the sockets accounted, or -1 for "walk it".
+ */
+static int walk_held(struct ph_live *l, __u32 inode, __u64 t0)
+{
+	struct unheld u = { .l = l };
+	__u32 inuse, tw, held = 0;
+	int n = 0;
+
+	if (!l->held_ok || ph_netns_tcp_counts(&inuse, &tw))
+		return -1;
+	for (size_t i = 0; i < l->nheld; i++)
+		held += l->held[i].netns == inode;
+	if (held > inuse)
+		return -1;
+	if (tw || held < inuse) {
+		n = ph_diag_walk_tcp_unheld(on_unheld, &u);
+		if (n < 0 || held + u.orphans != inuse)
+			return -1;
+	}
+	for (size_t i = 0; i < l->nheld; i++)
+		if (l->held[i].netns == inode)
+			ph_acct_walk_sock(l->acct, &l->held[i]);
+	if (ph_verbose)
+		ph_info("netns %u: %u sockets held in open files, %d after close(), %.1f ms; no full walk",
+			inode, held, n, (mono_ns() - t0) / 1e6);
+	return held + n;
 }
 
 static int walk_one_netns(void *ctx, __u32 inode)
@@ -96,6 +166,8 @@ static int walk_one_netns(void *ctx, __u32 inode)
 		}
 	}
 	ph_acct_walk_netns(l->acct, inode);
+	if (walk_held(l, inode, now) >= 0)
+		return 0;
 	if (l->snap == PH_SNAP_DIAG)
 		n = ph_diag_walk_tcp(on_sock, l);
 	else
@@ -103,7 +175,7 @@ static int walk_one_netns(void *ctx, __u32 inode)
 	if (n < 0)
 		ph_warn("walking sockets of netns %u: %s", inode, strerror(-n));
 	else if (ph_verbose)
-		ph_info("netns %u: %d sockets", inode, n);
+		ph_info("netns %u: %d sockets, %.1f ms", inode, n, (mono_ns() - now) / 1e6);
 	return 0;
 }
 
@@ -114,13 +186,17 @@ int ph_live_walk(struct ph_live *l, bool with_fds)
 
 	l->walk_lost = ph_live_lost(l);
 	ph_acct_walk_begin(l->acct);
+	l->nheld = 0;
+	l->held_ok = with_fds;
 	if (with_fds) {
 		if (l->snap == PH_SNAP_DIAG)
 			err = ph_diag_walk_fds(on_fd, l, 0);
 		else
 			err = ph_probe_iter_files(l->probe, on_fd, l);
-		if (err < 0)
+		if (err < 0) {
 			ph_warn("walking open files: %s", strerror(-err));
+			l->held_ok = false;
+		}
 		if (ph_verbose)
 			ph_info("open files walk: %.1f ms", (mono_ns() - t0) / 1e6);
 	}
@@ -129,6 +205,10 @@ int ph_live_walk(struct ph_live *l, bool with_fds)
 	if (err < 0)
 		ph_warn("entering network namespaces: %s", strerror(-err));
 	ph_acct_walk_end(l->acct);
+	free(l->held);
+	l->held = NULL;
+	l->nheld = l->held_cap = 0;
+	l->held_ok = false;
 	if (!l->last_settings_ns || t0 - l->last_settings_ns >= l->o.settings_s * 1e9)
 		l->last_settings_ns = t0;
 	l->last_walk_ns = mono_ns();

@@ -34,6 +34,10 @@ struct ph_live {
 	__u64 last_lost_check_ns;
 	__s64 wall_off;
 	double walk_ms;			/* duration of the last walk */
+	/* a walk with fds: the hashed sockets the files walk saw (walk_one_netns) */
+	struct ph_sock_rec *held;
+	size_t nheld, held_cap;
+	bool held_ok;			/* held lists all of them */
 };
 
 void ph_live_opts_init(struct ph_live_opts *o);

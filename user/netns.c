@@ -193,6 +193,28 @@ static int read_file(const char *path, char *buf, size_t len)
 	return 0;
 }
 
+int ph_netns_tcp_counts(__u32 *inuse, __u32 *tw)
+{
+	char buf[1024];
+	const char *p;
+	unsigned int n, t;
+	int err;
+
+	err = read_file("/proc/thread-self/net/sockstat", buf, sizeof(buf));
+	if (err)
+		return err;
+	p = strstr(buf, "TCP: ");
+	if (!p || sscanf(p, "TCP: inuse %u orphan %*u tw %u", &n, &t) != 2)
+		return -EINVAL;
+	*inuse = n;
+	*tw = t;
+	/* no IPv6: no file */
+	if (!read_file("/proc/thread-self/net/sockstat6", buf, sizeof(buf)) &&
+	    (p = strstr(buf, "TCP6: ")) && sscanf(p, "TCP6: inuse %u", &n) == 1)
+		*inuse += n;
+	return 0;
+}
+
 __u32 ph_reserved_in_range(const char *list, __u16 lo, __u16 hi)
 {
 	const char *p = list;

@@ -108,6 +108,47 @@ def test_startup_snapshot_iter_and_diag(tmp):
         ns.delete()
 
 
+def test_snapshot_without_full_walk(tmp):
+    """Sockets held in open files plus a dump of the states after close() replace the
+    namespace's full socket walk when the kernel's counts add up; else it is walked."""
+    ns = Netns("phheld", 41000, 41063)
+    try:
+        srv = Server(ns, tmp)
+        pooled = Client(ns, tmp, srv, "pooled", ["--count", "5"])
+        churn = Client(ns, tmp, srv, "churn", ["--count", "20", "--close", "fin"])
+        pp, cp = pooled.parse(), churn.parse()
+        check_eq(len(cp["ports"]), 20, "churn connects")
+        for mode in ("iter", "diag"):
+            def twenty_tw():
+                s = snapshot(ns, ["--snapshot=" + mode])
+                return s if dest(s)["time_wait"] == 20 else None
+            s = wait_for(twenty_tw, 10, f"{mode}: 20 TIME_WAIT ports")
+            check_eq(proc(s, pp["pid"])["ports_held"], 1, f"{mode}: pooled ports_held")
+            check_eq(proc(s, pp["pid"])["states"], {"ESTABLISHED": 1}, f"{mode}: pooled states")
+            check_eq((dest(s)["in_use"], dest(s)["time_wait"]), (21, 20), f"{mode}: destination")
+            r = porthog_run(["snapshot", "-v", "--json", "--snapshot=" + mode,
+                             "--netns", str(ns.inode)])
+            check_eq(r.returncode, 0, f"{mode}: snapshot -v exit code")
+            check(f"netns {ns.inode}: 3 sockets held in open files, 20 after close()" in r.stderr
+                  and "no full walk" in r.stderr,
+                  f"{mode}: pooled client, its accepted socket, the listener held; 20 TIME_WAIT "
+                  f"dumped: {r.stderr}")
+        # a connection waiting in an accept queue has no fd: the namespace is walked in full
+        waiting = Server(ns, tmp, port=8081, extra=["--no-accept"], name="waiting")
+        queued = Client(ns, tmp, waiting, "pooled", ["--count", "1"], name="queued")
+        qp = queued.parse()
+        r = porthog_run(["snapshot", "-v", "--json", "--netns", str(ns.inode)])
+        check_eq(r.returncode, 0, "snapshot -v exit code")
+        check(f"netns {ns.inode}: " in r.stderr and "no full walk" not in r.stderr,
+              f"full walk with an unaccepted connection: {r.stderr}")
+        s = json.loads(r.stdout)
+        check_eq(proc(s, qp["pid"])["ports_held"], 1, "queued client ports_held")
+        check_eq(proc(s, pp["pid"])["ports_held"], 1, "pooled ports_held after a full walk")
+        check_eq(dest(s, 8081)["in_use"], 1, "destination of the unaccepted connection")
+    finally:
+        ns.delete()
+
+
 def test_time_wait_counted(tmp):
     ns = Netns("phtw", 41000, 41063)
     try:

@@ -85,7 +85,7 @@ static size_t fds_with_ino(const struct fds *s, __u32 ino, const struct ph_fd_re
 
 	*out = &none;
 	for (size_t i = 0; i < s->n; i++) {
-		if (s->r[i].ino == ino) {
+		if (s->r[i].sock.ino == ino) {
 			*out = &s->r[i];
 			n++;
 		}
@@ -389,11 +389,11 @@ UNIT_TEST(diag_walk_fds_self)
 	CHECK(n >= 6);
 	CHECK_EQ_INT(n, f.n);
 	for (size_t i = 0; i < f.n; i++) {
-		CHECK_EQ_INT(f.r[i].pid, getpid());
-		CHECK_EQ_INT(f.r[i].start_ns % tick_ns, 0);
-		CHECK_EQ_INT(f.r[i].start_ns / tick_ns, ph_proc_start_ticks(getpid()));
+		CHECK_EQ_INT(f.r[i].sock.owner_pid, getpid());
+		CHECK_EQ_INT(f.r[i].sock.owner_start_ns % tick_ns, 0);
+		CHECK_EQ_INT(f.r[i].sock.owner_start_ns / tick_ns, ph_proc_start_ticks(getpid()));
 		CHECK_EQ_INT(f.r[i].uid, getuid());
-		CHECK_EQ_INT(f.r[i].netns, self_ns);
+		CHECK_EQ_INT(f.r[i].sock.netns, self_ns);
 		CHECK_EQ_STR(f.r[i].comm, comm);
 	}
 	if (f.n) {
@@ -408,31 +408,31 @@ UNIT_TEST(diag_walk_fds_self)
 	}
 
 	CHECK_EQ_INT(fds_with_ino(&f, fd_ino(l4), &r), 1);
-	CHECK_EQ_INT(r->state, ST_LISTEN);
-	CHECK_EQ_INT(r->family, AF_INET);
-	CHECK_EQ_INT(r->sport, local_port(l4));
-	CHECK_EQ_INT(r->dport, 0);
+	CHECK_EQ_INT(r->sock.state, ST_LISTEN);
+	CHECK_EQ_INT(r->sock.family, AF_INET);
+	CHECK_EQ_INT(r->sock.sport, local_port(l4));
+	CHECK_EQ_INT(r->sock.dport, 0);
 	CHECK_EQ_INT(fds_with_ino(&f, fd_ino(c4), &r), 1);
-	CHECK_EQ_INT(r->state, ST_ESTABLISHED);
-	CHECK_EQ_INT(r->sport, local_port(c4));
-	CHECK_EQ_INT(r->dport, local_port(l4));
-	check_addr(r->saddr, AF_INET, false);
-	check_addr(r->daddr, AF_INET, false);
+	CHECK_EQ_INT(r->sock.state, ST_ESTABLISHED);
+	CHECK_EQ_INT(r->sock.sport, local_port(c4));
+	CHECK_EQ_INT(r->sock.dport, local_port(l4));
+	check_addr(r->sock.saddr, AF_INET, false);
+	check_addr(r->sock.daddr, AF_INET, false);
 	CHECK_EQ_INT(fds_with_ino(&f, fd_ino(a4), &r), 1);
-	CHECK_EQ_INT(r->sport, local_port(l4));
-	CHECK_EQ_INT(r->dport, local_port(c4));
+	CHECK_EQ_INT(r->sock.sport, local_port(l4));
+	CHECK_EQ_INT(r->sock.dport, local_port(c4));
 	CHECK_EQ_INT(fds_with_ino(&f, fd_ino(l6), &r), 1);
-	CHECK_EQ_INT(r->family, AF_INET6);
-	CHECK_EQ_INT(r->state, ST_LISTEN);
-	CHECK_EQ_INT(r->sport, local_port(l6));
+	CHECK_EQ_INT(r->sock.family, AF_INET6);
+	CHECK_EQ_INT(r->sock.state, ST_LISTEN);
+	CHECK_EQ_INT(r->sock.sport, local_port(l6));
 	CHECK_EQ_INT(fds_with_ino(&f, fd_ino(c6), &r), 1);
-	CHECK_EQ_INT(r->family, AF_INET6);
-	CHECK_EQ_INT(r->sport, local_port(c6));
-	CHECK_EQ_INT(r->dport, local_port(l6));
-	check_addr(r->saddr, AF_INET6, false);
-	check_addr(r->daddr, AF_INET6, false);
+	CHECK_EQ_INT(r->sock.family, AF_INET6);
+	CHECK_EQ_INT(r->sock.sport, local_port(c6));
+	CHECK_EQ_INT(r->sock.dport, local_port(l6));
+	check_addr(r->sock.saddr, AF_INET6, false);
+	check_addr(r->sock.daddr, AF_INET6, false);
 	CHECK_EQ_INT(fds_with_ino(&f, fd_ino(a6), &r), 1);
-	CHECK_EQ_INT(r->state, ST_ESTABLISHED);
+	CHECK_EQ_INT(r->sock.state, ST_ESTABLISHED);
 	/* not TCP */
 	CHECK_EQ_INT(fds_with_ino(&f, fd_ino(udp), &r), 0);
 	CHECK_EQ_INT(fds_with_ino(&f, fd_ino(unx[0]), &r), 0);
@@ -600,8 +600,9 @@ static __u32 match_child(const struct fds *f, const struct ns_share *sh, pid_t p
 
 		if (fds_with_ino(f, sh->s[i].ino, &r) != 1)
 			continue;
-		if (r->pid == (__u32)pid && r->netns == sh->netns && r->state == sh->s[i].state &&
-		    r->family == AF_INET && r->sport == sh->s[i].sport && r->dport == sh->s[i].dport)
+		if (r->sock.owner_pid == (__u32)pid && r->sock.netns == sh->netns &&
+		    r->sock.state == sh->s[i].state && r->sock.family == AF_INET &&
+		    r->sock.sport == sh->s[i].sport && r->sock.dport == sh->s[i].dport)
 			ok++;
 	}
 	return ok;
