@@ -204,6 +204,19 @@ bool ph_finding_of(const struct ph_finding *f, const struct ph_proc_key *k)
 	return false;
 }
 
+void ph_finding_where(const struct ph_finding *f, char *buf, size_t len)
+{
+	struct ph_dest_key k = { .netns = f->netns, .family = f->family, .dport = f->dport };
+
+	if (!f->dport) {
+		snprintf(buf, len, "netns %u", f->netns);
+		return;
+	}
+	memcpy(k.saddr, f->saddr, 16);
+	memcpy(k.daddr, f->daddr, 16);
+	ph_dest_fmt(&k, buf, len);
+}
+
 const char *ph_out_diag(const struct ph_finding *fs, size_t n, const struct ph_proc_key *k,
 			char *buf, size_t len, int *sev)
 {

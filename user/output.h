@@ -47,6 +47,8 @@ bool ph_finding_of(const struct ph_finding *f, const struct ph_proc_key *k);
  */
 const char *ph_out_diag(const struct ph_finding *fs, size_t n, const struct ph_proc_key *k,
 			char *buf, size_t len, int *sev);
+/* Where a finding is: "10.0.0.1 -> 10.0.0.2:5672", or "netns N" when namespace-wide. */
+void ph_finding_where(const struct ph_finding *f, char *buf, size_t len);
 /* "10.0.0.1 -> 10.0.0.2:5672" */
 void ph_dest_fmt(const struct ph_dest_key *k, char *buf, size_t len);
 

@@ -90,6 +90,7 @@ void ph_replay_free(struct ph_replay *r)
 	}
 	free(r->s.offenders);
 	free(r->s.dests);
+	free(r->s.findings);
 	htab_free_entries(&r->offs, offsetof(struct off_ent, node));
 	htab_free_entries(&r->dsts, offsetof(struct dst_ent, node));
 	ph_acct_free(r->acct);
@@ -358,7 +359,7 @@ static void capture_first_failure(struct ph_replay *r, const struct ph_event *e)
 	sample(r, e->ts_ns);
 	np = ph_acct_procs(r->acct, PH_SORT_HELD, &pv);
 	for (size_t i = 0; i < np && ff->nholders < ARRAY_SIZE(ff->holders); i++) {
-		struct ph_holder *h = &ff->holders[ff->nholders];
+		struct ph_ff_holder *h = &ff->holders[ff->nholders];
 
 		if (!pv[i].ports_held && !pv[i].time_wait)
 			break;
@@ -449,11 +450,15 @@ static int cmp_dest(const void *x, const void *y)
 
 const struct ph_summary *ph_replay_finish(struct ph_replay *r)
 {
+	struct ph_diag_opts dopts;
 	struct hnode *n, *tmp;
 	size_t i;
 
 	if (r->last_ns)
 		sample(r, r->last_ns);
+	ph_diag_opts_init(&dopts);
+	free(r->s.findings);
+	r->s.nfindings = ph_diagnose(r->acct, &dopts, &r->s.findings);
 	if (r->s.noffenders)
 		qsort(r->s.offenders, r->s.noffenders, sizeof(*r->s.offenders), cmp_offender);
 	if (r->s.ndests)

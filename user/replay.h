@@ -8,6 +8,7 @@
 #define PH_REPLAY_H
 
 #include "account.h"
+#include "diagnose.h"
 
 struct ph_replay_opts {
 	double tick_s;		/* sampling period in trace time */
@@ -47,7 +48,7 @@ struct ph_dest_summary {
 	size_t nfail;
 };
 
-struct ph_holder {
+struct ph_ff_holder {
 	__u32 pid;
 	char comm[PH_COMM_LEN + 1];
 	__u32 held;
@@ -60,7 +61,7 @@ struct ph_first_failure {
 	char comm[PH_COMM_LEN + 1];
 	struct ph_dest_key dest;
 	__u32 in_use, capacity;
-	struct ph_holder holders[8];	/* who held how much at that instant */
+	struct ph_ff_holder holders[8];	/* who held how much at that instant */
 	size_t nholders;
 };
 
@@ -87,6 +88,8 @@ struct ph_summary {
 	size_t ndests;
 	struct ph_first_failure first_failure;
 	char trigger[256];		/* flight recorder trigger, if any */
+	struct ph_finding *findings;	/* the diagnosis of the last state replayed */
+	size_t nfindings;
 	size_t chart_procs;		/* processes drawn in the chart */
 };
 

@@ -333,6 +333,42 @@ static void svg_states(FILE *f, const struct ph_summary *s, const struct chart *
 	fputs("</svg>\n", f);
 }
 
+/* What the diagnosis concluded about the last state of the recording. */
+static void html_findings(FILE *f, const struct ph_summary *s)
+{
+	char d[128];
+
+	fputs("<h2>Findings</h2>\n", f);
+	if (!s->nfindings) {
+		fputs("<p id=\"findings\">No findings.</p>\n", f);
+		return;
+	}
+	fputs("<table id=\"findings\"><tr><th class=l>severity</th><th class=l>kind</th>"
+	      "<th>pid</th><th class=l>comm</th><th class=l>destination</th><th>ports</th>"
+	      "<th class=l>finding</th><th class=l>advice</th></tr>\n", f);
+	for (size_t i = 0; i < s->nfindings; i++) {
+		const struct ph_finding *x = &s->findings[i];
+
+		ph_finding_where(x, d, sizeof(d));
+		fprintf(f, "<tr class=\"finding %s\"><td class=\"l%s\">%s</td><td class=l>%s</td>"
+			"<td>", ph_find_kind_name(x->kind),
+			x->severity == PH_SEV_CRITICAL ? " fail" : "", ph_severity_name(x->severity),
+			ph_find_kind_label(x->kind));
+		if (x->pid)
+			fprintf(f, "%u", x->pid);
+		else if (x->npids)
+			fprintf(f, "%u processes", x->npids);
+		fputs("</td><td class=l>", f);
+		html_esc(f, x->comm);
+		fprintf(f, "</td><td class=l>%s</td><td>%u</td><td class=l>", d, x->ports);
+		html_esc(f, x->summary);
+		fputs("</td><td class=l>", f);
+		html_esc(f, x->advice);
+		fputs("</td></tr>\n", f);
+	}
+	fputs("</table>\n", f);
+}
+
 int ph_summary_html(FILE *f, const struct ph_summary *s)
 {
 	struct chart c = { .x0 = 60, .y0 = 20, .w = 860, .h = 320 };
@@ -417,6 +453,8 @@ int ph_summary_html(FILE *f, const struct ph_summary *s)
 	fputs("</svg>\n", f);
 	if (s->noffenders)
 		svg_states(f, s, &c);
+
+	html_findings(f, s);
 
 	fputs("<h2>Offenders</h2>\n<table id=\"offenders\"><tr><th>pid</th><th class=l>comm</th>"
 	      "<th>peak held</th><th>peak TIME_WAIT</th><th>opened</th><th>failed</th>"

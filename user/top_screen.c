@@ -529,14 +529,8 @@ static const char *const sev_names[] = { "INFO", "WARNING", "CRITICAL" };
 static void finding_lines(struct plines *p, const struct ph_finding *f, int width)
 {
 	char d[128], tx[PH_TX_SIZE(640)];
-	struct ph_dest_key k = { .netns = f->netns, .family = f->family, .dport = f->dport };
 
-	memcpy(k.saddr, f->saddr, 16);
-	memcpy(k.daddr, f->daddr, 16);
-	if (f->dport)
-		ph_dest_fmt(&k, d, sizeof(d));
-	else
-		snprintf(d, sizeof(d), "netns %u", f->netns);
+	ph_finding_where(f, d, sizeof(d));
 	add_line(p, sev_attr(f->severity), "%-8s %-6s %s  %u ports",
 		 sev_names[f->severity < ARRAY_SIZE(sev_names) ? f->severity : 0],
 		 ph_find_kind_label(f->kind), d, f->ports);
