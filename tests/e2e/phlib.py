@@ -5,12 +5,14 @@ porthog exits non-zero and the test fails.
 """
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
+import uuid
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, "build")
@@ -153,6 +155,66 @@ class Client(Workload):
                 elif w[0] == "error":
                     res["errors"].append(int(w[1]))
         return res
+
+
+def cgroup2_root():
+    """Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified
+    on hybrid hosts), from mountinfo."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            if post.split()[:1] == ["cgroup2"]:
+                fields = pre.split()
+                check_eq(fields[3], "/", "the cgroup v2 mount shows the whole hierarchy")
+                return fields[4].encode().decode("unicode_escape")
+    raise TestFailure("no cgroup2 mount in /proc/self/mountinfo")
+
+
+class Cgroups:
+    """cgroup v2 directories in real shapes, under one test directory of the v2 root."""
+
+    def __init__(self, shapes):
+        self.root = cgroup2_root()
+        self.base = os.path.join(self.root, os.environ.get("PH_NS_PREFIX", "") +
+                                 f"porthog-e2e-{os.getpid()}")
+        self.dirs = []
+        for rel in shapes:
+            path = self.base
+            for part in [""] + rel.split("/"):
+                path = os.path.join(path, part) if part else path
+                if path not in self.dirs:
+                    os.makedirs(path, exist_ok=True)
+                    self.dirs.append(path)
+
+    def path(self, rel):
+        """The directory, and the path /proc/PID/cgroup shows for it."""
+        d = os.path.join(self.base, rel)
+        return d, "/" + os.path.relpath(d, self.root)
+
+    def remove(self):
+        for d in sorted(self.dirs, key=len, reverse=True):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+
+
+def shapes():
+    """(name, cgroup directory, pod UID or None, container id): every kubelet driver,
+    QoS class and runtime; UIDs and ids are fresh per run."""
+    out = []
+    for name, fmt, pod in (
+            ("systemd burstable containerd",
+             "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{u_}.slice/"
+             "cri-containerd-{c}.scope", True),
+            ("cgroupfs besteffort containerd", "kubepods/besteffort/pod{u}/{c}", True),
+            ("systemd guaranteed cri-o", "kubepods.slice/kubepods-pod{u_}.slice/crio-{c}.scope",
+             True),
+            ("docker", "system.slice/docker-{c}.scope", False),
+            ("podman", "machine.slice/libpod-{c}.scope", False)):
+        u, c = str(uuid.uuid4()), secrets.token_hex(32)
+        out.append((name, fmt.format(u=u, u_=u.replace("-", "_"), c=c), u if pod else None, c))
+    return out
 
 
 # Every porthog a test started and may not have stopped: run_tests kills what is

@@ -14,10 +14,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from phlib import (ROOT, Client, Netns, Porthog, Server, TestFailure, check, check_eq,
-                   kill_porthogs, porthog_run, run_tests, wait_for)
+from phlib import (ROOT, Cgroups, Client, Netns, Porthog, Server, TestFailure, check, check_eq,
+                   kill_porthogs, porthog_run, run_tests, shapes, wait_for)
 
 ALERTS = os.path.join(ROOT, "docs", "alerts.yml")
+DASHBOARD = os.path.join(ROOT, "deploy", "grafana", "porthog.json")
 PROMTOOL = "promtool"
 PROMETHEUS = "prometheus"
 OM_ACCEPT = ("application/openmetrics-text;version=1.0.0,"
@@ -555,6 +556,114 @@ def test_prometheus_scrapes(tmp):
             prom.stop()
         kill_leftovers()
         ns.delete()
+
+
+def dashboard():
+    """deploy/grafana/porthog.json, checked for what a Grafana import needs."""
+    with open(DASHBOARD) as f:
+        d = json.load(f)
+    check_eq(d["id"], None, "no database id (import assigns one)")
+    check(d["uid"] and d["title"] and d["schemaVersion"] >= 36, "uid, title, schema version")
+    ds = {"type": "prometheus", "uid": "${datasource}"}
+    tv = {v["name"]: v for v in d["templating"]["list"]}
+    check_eq(sorted(tv), ["datasource", "destination", "instance", "netns"], "variables")
+    check_eq((tv["datasource"]["type"], tv["datasource"]["query"]), ("datasource", "prometheus"),
+             "the data source is a variable: any Prometheus, no __inputs")
+    ids = [p["id"] for p in d["panels"]]
+    check_eq(len(ids), len(set(ids)), "unique panel ids")
+    for p in d["panels"]:
+        check(p["type"] in ("timeseries", "table", "stat") and p["targets"], f"{p['title']}")
+        check(set(p["gridPos"]) == {"x", "y", "w", "h"} and p["gridPos"]["x"] +
+              p["gridPos"]["w"] <= 24, f"{p['title']}: grid position")
+        check_eq(p["datasource"], ds, f"{p['title']}: data source")
+        for t in p["targets"]:
+            check_eq(t["datasource"], ds, f"{p['title']}/{t['refId']}: data source")
+    titles = [p["title"] for p in d["panels"]]
+    check_eq(titles, ["Headroom by destination", "EADDRNOTAVAIL rate", "Ports held by process",
+                      "Ports held by pod", "Ports held by container", "Findings by kind",
+                      "TIME_WAIT share", "Lost events", "Port range per namespace"], "panels")
+    return d, tv
+
+
+def grafana_expand(expr, chosen):
+    """What Grafana sends Prometheus: variables replaced by the chosen values; the rate
+    interval as on a dashboard zoomed out to a few hours, so that it spans the whole test."""
+    expr = expr.replace("$__rate_interval", "5m")
+    for name, value in chosen.items():
+        expr = expr.replace("$" + name, value)
+    check("$" not in expr.replace("$1", ""), f"every variable replaced: {expr}")
+    return expr
+
+
+def test_grafana_dashboard(tmp):
+    """Every query of deploy/grafana/porthog.json, its variables' included, against a real
+    Prometheus scraping porthog while a client in a pod's cgroup leaks: each parses and
+    returns data, and the data is the leak's."""
+    d, tv = dashboard()
+    name, rel, pod_uid, cid = shapes()[0]
+    cg = Cgroups([rel])
+    ns = Netns("phsrv5", 41000, 41063)
+    prom = None
+    try:
+        ph = Serve(tmp, ["--interval", "0.5"])
+        prom = Prometheus(tmp, f"127.0.0.1:{ph.port}")
+        wait_for(lambda: prom.query('up{job="porthog"}') == [(
+            {"__name__": "up", "instance": f"127.0.0.1:{ph.port}", "job": "porthog"}, "1")],
+            30, "the first scrape")
+        srv = Server(ns, tmp)
+        Client(ns, tmp, srv, "pooled", ["--count", "20"])
+        # slow enough that Prometheus sees the failure counter grow from 0
+        lk = Client(ns, tmp, srv, "leaky", ["--fail-count", "3", "--rate", "30"],
+                    cgroup=cg.path(rel)[0]).parse()
+        check_eq((len(lk["ports"]), len(lk["failures"])), (63, 3), "the leak")
+        n = str(ns.inode)
+        wait_for(lambda: prom.query(f'porthog_destination_connect_failures_total{{netns="{n}"}}')
+                 and prom.query(f'porthog_destination_connect_failures_total{{netns="{n}"}}')[0][1]
+                 == "3" and prom.query(f'porthog_process_ports_held{{pid="{lk["pid"]}"}}'),
+                 30, "Prometheus to have the leak")
+        # the variables, in order, each from its own query
+        want = {"instance": f"127.0.0.1:{ph.port}", "netns": n, "destination": "127.0.0.1"}
+        chosen = {}
+        for var in ("instance", "netns", "destination"):
+            q = grafana_expand(tv[var]["query"]["query"], chosen)
+            m = re.fullmatch(r"label_values\((.+), (\w+)\)", q)
+            check(m, f"{var}: a label_values query: {q}")
+            got = prom.api(f"label/{m.group(2)}/values", **{"match[]": m.group(1)})
+            check(want[var] in got, f"{var}: {want[var]} among {got}")
+            chosen[var] = want[var]
+        has_findings = "porthog_finding_ports" in fetch(ph.url)[2]
+        res = {}
+        for p in d["panels"]:
+            for t in p["targets"]:
+                q = grafana_expand(t["expr"], chosen)
+                r = prom.query(q)	# a parse error fails the API call
+                res[(p["title"], t["refId"])] = r
+                if p["title"] == "Findings by kind" and not has_findings:
+                    continue	# porthog_finding_ports is not exported yet
+                check(r, f"{p['title']}/{t['refId']} returns data: {q}")
+
+        def one_value(key, **labels):
+            v = [float(val) for m, val in res[key] if all(m.get(k) == x for k, x in labels.items())]
+            check_eq(len(v), 1, f"{key} {labels}")
+            return v[0]
+        dl = dict(netns=n, daddr="127.0.0.1", dport="8080")
+        check_eq(one_value(("Headroom by destination", "A"), **dl), 0, "headroom of the leak")
+        check(one_value(("EADDRNOTAVAIL rate", "A"), **dl) > 0, "EADDRNOTAVAIL rate above 0")
+        check_eq(one_value(("Ports held by process", "A"), pid=str(lk["pid"])), 63, "by process")
+        check_eq(one_value(("Ports held by pod", "A"), pod_uid=pod_uid), 63, "by pod")
+        check_eq(one_value(("Ports held by container", "A"), container=cid[:12]), 63,
+                 "by container")
+        check_eq(one_value(("TIME_WAIT share", "A"), **dl), 0, "TIME_WAIT share")
+        check_eq(one_value(("Lost events", "A")), 0, "lost events")
+        for ref, v in (("A", 41000), ("B", 41063), ("C", 64)):
+            check_eq(one_value(("Port range per namespace", ref), netns=n), v, f"range {ref}")
+        check_eq(ph.stop(), 0, "exit code")
+    finally:
+        if prom:
+            prom.stop()
+        kill_leftovers()
+        ns.delete()
+        cg.remove()
 
 
 def raw_exchange(port, data, src="127.0.0.1", timeout=5, chunk=None):
