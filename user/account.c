@@ -748,6 +748,56 @@ void ph_acct_add_sock(struct ph_acct *a, const struct ph_sock_entry *e)
 		set_owner(a, s, get_proc(a, e->owner.pid, e->owner.start, true));
 }
 
+static void sock_entry_of(const struct sock_ent *s, struct ph_sock_entry *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->netns = s->key.netns;
+	e->family = s->key.family;
+	e->state = s->state;
+	e->sport = s->key.sport;
+	e->dport = s->key.dport;
+	memcpy(e->saddr, s->key.saddr, 16);
+	memcpy(e->daddr, s->key.daddr, 16);
+	if (s->owner)
+		e->owner = s->owner->key;
+	e->opened_ns = s->opened_ns;
+	e->act = s->act;
+}
+
+size_t ph_acct_proc_socks(struct ph_acct *a, const struct ph_proc_key *key,
+			  struct ph_sock_entry **out)
+{
+	struct ph_sock_entry *arr = NULL, *p;
+	struct hnode *n, *tmp;
+	size_t i, k = 0, cap = 0;
+
+	htab_for_each(&a->socks, n, tmp, i) {
+		struct sock_ent *s = htab_entry(n, struct sock_ent, node);
+		struct hnode *nn;
+		struct netns_ent *ns;
+
+		if (!s->owner || s->owner->key.pid != key->pid || s->owner->key.start != key->start)
+			continue;
+		if (s->state == PH_ST_CLOSE || s->state == PH_ST_LISTEN)
+			continue;
+		/* outbound only, as the tick counts them */
+		nn = htab_find(&a->nets, &s->key.netns);
+		ns = nn ? htab_entry(nn, struct netns_ent, node) : NULL;
+		if (!ns || !in_range(ns, s->key.sport) || bit_test(ns->busy, s->key.sport))
+			continue;
+		if (k == cap) {
+			cap = cap ? cap * 2 : 64;
+			p = realloc(arr, cap * sizeof(*arr));
+			if (!p)
+				break;
+			arr = p;
+		}
+		sock_entry_of(s, &arr[k++]);
+	}
+	*out = arr;
+	return k;
+}
+
 size_t ph_acct_socks(struct ph_acct *a, struct ph_sock_entry **out)
 {
 	struct ph_sock_entry *arr;
@@ -766,22 +816,8 @@ size_t ph_acct_socks(struct ph_acct *a, struct ph_sock_entry **out)
 		*out = NULL;
 		return 0;
 	}
-	htab_for_each(&a->socks, n, tmp, i) {
-		struct sock_ent *s = htab_entry(n, struct sock_ent, node);
-		struct ph_sock_entry *e = &arr[k++];
-
-		e->netns = s->key.netns;
-		e->family = s->key.family;
-		e->state = s->state;
-		e->sport = s->key.sport;
-		e->dport = s->key.dport;
-		memcpy(e->saddr, s->key.saddr, 16);
-		memcpy(e->daddr, s->key.daddr, 16);
-		if (s->owner)
-			e->owner = s->owner->key;
-		e->opened_ns = s->opened_ns;
-		e->act = s->act;
-	}
+	htab_for_each(&a->socks, n, tmp, i)
+		sock_entry_of(htab_entry(n, struct sock_ent, node), &arr[k++]);
 	htab_for_each(&a->nets, n, tmp, i) {
 		ns = htab_entry(n, struct netns_ent, node);
 		for (__u32 port = 1; port < 65536; port++) {

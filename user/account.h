@@ -212,6 +212,9 @@ __u64 ph_acct_start_ns(struct ph_acct *a);
 __u64 ph_acct_now_ns(struct ph_acct *a);
 /* Every socket of the table (for trace file snapshots). */
 size_t ph_acct_socks(struct ph_acct *a, struct ph_sock_entry **out);	/* caller frees */
+/* The outbound sockets of one process, the ones its counts are made of (caller frees). */
+size_t ph_acct_proc_socks(struct ph_acct *a, const struct ph_proc_key *k,
+			  struct ph_sock_entry **out);
 const struct ph_proc_meta *ph_acct_find_proc(struct ph_acct *a, __u32 pid, __u64 start);
 /* Settings of a namespace, NULL until they were fed. */
 const struct ph_netns_info *ph_acct_find_netns(struct ph_acct *a, __u32 inode);

@@ -467,32 +467,6 @@ static void dest_of(const struct ph_sock_entry *s, char *buf, size_t len)
 	ph_dest_fmt(&k, buf, len);
 }
 
-/*
- * The process's outbound sockets (the ones its counts are made of: a local
- * port in the namespace's ephemeral range, not closed, not listening).
- */
-static size_t proc_socks(struct ph_acct *a, const struct ph_proc_key *key,
-			 struct ph_sock_entry **out)
-{
-	struct ph_sock_entry *all;
-	size_t n = ph_acct_socks(a, &all), k = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		const struct ph_sock_entry *s = &all[i];
-		const struct ph_netns_info *ns;
-
-		if (!same_key(&s->owner, key) || s->state == PH_ST_CLOSE ||
-		    s->state == PH_ST_LISTEN)
-			continue;
-		ns = ph_acct_find_netns(a, s->netns);
-		if (ns && (s->sport < ns->range_lo || s->sport > ns->range_hi))
-			continue;
-		all[k++] = *s;
-	}
-	*out = all;
-	return k;
-}
-
 /* text (no control bytes) wrapped at width, each line indented */
 static void add_wrapped(struct plines *p, int attr, const char *indent, const char *text,
 			int width)
@@ -587,7 +561,7 @@ static void proc_lines(struct plines *p, struct ph_acct *a, const struct ph_proc
 		finding_lines(p, &fs[i], width);
 	}
 
-	n = proc_socks(a, &m->key, &socks);
+	n = ph_acct_proc_socks(a, &m->key, &socks);
 	add_line(p, 0, "%s", "");
 	add_line(p, COLOR_PAIR(PAIR_HEAD) | A_BOLD, "%-52s %6s %6s %8s %6s %6s %7s",
 		 "DESTINATION", "PORTS", "ESTAB", "SYN_SENT", "TW", "OTHER", "OLDEST");

@@ -232,3 +232,48 @@ UNIT_TEST(reserved_ports_parsing)
 	CHECK_EQ_INT(ph_reserved_in_range("41063,41064", 41000, 41063), 1);
 	CHECK_EQ_INT(ph_reserved_in_range("garbage", 41000, 41063), 0);
 }
+
+/* One process's sockets: its own outbound ones with state and connect time,
+ * TIME_WAIT included; not another process's, not closed, not outside the range. */
+UNIT_TEST(account_proc_socks)
+{
+	struct ph_acct *a = new_acct();
+	struct ph_proc_key k = { .pid = 100, .start = start_ticks(5 * SEC) };
+	struct ph_sock_entry *s;
+	struct ph_event e;
+	size_t n;
+
+	for (int i = 0; i < 3; i++) {
+		e = ev(PH_EV_CONNECT, 100, 41000 + i, SEC + i);
+		ph_acct_event(a, &e);
+	}
+	e = ev(PH_EV_CONNECT, 100, 50000, SEC + 10);	/* outside the range: not outbound */
+	ph_acct_event(a, &e);
+	e = ev(PH_EV_CONNECT, 200, 41010, SEC + 20);	/* another process */
+	ph_acct_event(a, &e);
+	e = ev(PH_EV_CLOSE, 100, 41001, 2 * SEC);
+	e.flags = PH_F_TIME_WAIT;
+	ph_acct_event(a, &e);
+	e = ev(PH_EV_CLOSE, 100, 41002, 2 * SEC);
+	ph_acct_event(a, &e);
+	ph_acct_tick(a, 3 * SEC);
+	n = ph_acct_proc_socks(a, &k, &s);
+	CHECK_EQ_INT(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		CHECK_EQ_INT(s[i].owner.pid, 100);
+		CHECK_EQ_INT(s[i].dport, 8080);
+		if (s[i].sport == 41000) {
+			CHECK_EQ_INT(s[i].state, PH_ST_ESTABLISHED);
+			CHECK_EQ_INT(s[i].opened_ns, SEC);
+		} else {
+			CHECK_EQ_INT(s[i].sport, 41001);
+			CHECK_EQ_INT(s[i].state, PH_ST_TIME_WAIT);
+		}
+	}
+	free(s);
+	/* the same pid, started at another time: another process */
+	k.start++;
+	CHECK_EQ_INT(ph_acct_proc_socks(a, &k, &s), 0);
+	free(s);
+	ph_acct_free(a);
+}
