@@ -42,7 +42,7 @@ LIB_OBJS	:= $(filter-out $(OUT)/main.o,$(USER_OBJS))
 UNIT_SRCS	:= $(wildcard tests/unit/*.c)
 WORKLOADS	:= $(OUT)/ph_server $(OUT)/ph_client $(OUT)/connstorm
 
-.PHONY: all clean install deps demo test unit e2e fuzz bench bench-quick check-arch vmlinux
+.PHONY: all clean install deb deps demo test unit e2e fuzz bench bench-quick check-arch vmlinux
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -80,7 +80,7 @@ $(OUT)/%.o: user/%.c $(wildcard user/*.h) bpf/porthog.h $(SKELS) | $(OUT)
 
 $(OUT)/porthog: $(USER_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # test and benchmark workloads
 $(OUT)/ph_server: tests/workloads/ph_server.c | $(OUT)
@@ -157,6 +157,12 @@ install: $(OUT)/porthog
 		scripts/porthog.service > $(DESTDIR)$(SYSTEMDUNITDIR)/porthog.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/porthog.service
 	install -D -m 0644 docs/alerts.yml $(DESTDIR)$(PREFIX)/share/doc/porthog/alerts.yml
+	install -D -m 0644 deploy/grafana/porthog.json \
+		$(DESTDIR)$(PREFIX)/share/doc/porthog/grafana-dashboard.json
+
+# build/porthog_VERSION_ARCH.deb: dpkg-buildflags, dpkg-shlibdeps, dpkg-gencontrol, dpkg-deb
+deb:
+	scripts/mkdeb.sh
 
 clean:
 	rm -rf $(OUT)
