@@ -705,9 +705,11 @@ static char *finding_labels(const struct ph_finding *f)
 		ph_addr_fmt(f->family, f->daddr, da, sizeof(da));
 		snprintf(dport, sizeof(dport), "%u", f->dport);
 	}
-	if (asprintf(&s, "kind=\"%s\",severity=\"%s\",comm=\"%s\",cgroup=\"%s\",netns=\"%u\","
-		     "daddr=\"%s\",dport=\"%s\"", ph_find_kind_name(f->kind),
-		     ph_severity_name(f->severity), comm, cg, f->netns, da, dport) < 0)
+	/* pod_uid and container: hex digits and dashes from the parser, nothing to escape */
+	if (asprintf(&s, "kind=\"%s\",severity=\"%s\",comm=\"%s\",cgroup=\"%s\",pod_uid=\"%s\","
+		     "container=\"%s\",netns=\"%u\",daddr=\"%s\",dport=\"%s\"",
+		     ph_find_kind_name(f->kind), ph_severity_name(f->severity), comm, cg, f->pod_uid,
+		     f->container, f->netns, da, dport) < 0)
 		return NULL;
 	return s;
 }
@@ -771,7 +773,8 @@ static int update_findings(struct ph_metrics *m, struct ph_acct *a)
 			if (!has_other[kd][sv])
 				continue;
 			if (asprintf(&l, "kind=\"%s\",severity=\"%s\",comm=\"other\",cgroup=\"other\","
-				     "netns=\"other\",daddr=\"other\",dport=\"other\"",
+				     "pod_uid=\"other\",container=\"other\",netns=\"other\","
+				     "daddr=\"other\",dport=\"other\"",
 				     ph_find_kind_name(kd), ph_severity_name(sv)) < 0)
 				continue;
 			m->fs[m->nfs++] = (struct fser){ .labels = l, .ports = other[kd][sv] };

@@ -504,7 +504,9 @@ UNIT_TEST(findings_pod_and_container)
 	};
 	__u16 port = 41000;
 	size_t n, k = 0, len = 0;
-	char *buf = NULL;
+	struct ph_metrics_opts mo = { .max_series = 50 };
+	struct ph_metrics *m;
+	char *buf = NULL, *t;
 	FILE *js;
 
 	connects(a, 80, NS1, &port, 63, 2, 8080, SEC);
@@ -529,6 +531,17 @@ UNIT_TEST(findings_pod_and_container)
 	CHECK(strstr(buf, "\"container\":\"4f3a9c1b2d7e\",\"pod_uid\":"
 			  "\"0b1c2d3e-aaaa-bbbb-cccc-111122223333\"") != NULL);
 	free(buf);
+	/* and the finding's series in serve */
+	mo.diag = &o;
+	m = ph_metrics_new(&mo);
+	t = update_render(m, a, 121 * SEC);
+	CHECK_EQ_INT(val(t, "porthog_finding_ports{kind=\"victim\",severity=\"critical\","
+			 "comm=\"leaky\",cgroup=\"/kubepods/burstable/pod0b1c2d3e-aaaa-bbbb-cccc-"
+			 "111122223333/4f3a9c1b2d7e0123456789abcdef0123456789abcdef0123456789abcdef"
+			 "0123\",pod_uid=\"0b1c2d3e-aaaa-bbbb-cccc-111122223333\",container=\""
+			 "4f3a9c1b2d7e\",netns=\"4026531840\",daddr=\"127.0.0.2\",dport=\"8080\"}"), 1);
+	free(t);
+	ph_metrics_free(m);
 	free(fs);
 	ph_acct_free(a);
 }
@@ -557,13 +570,15 @@ static struct ph_acct *findings_acct(void)
 
 #define FIND_VICTIM \
 	"porthog_finding_ports{kind=\"victim\",severity=\"critical\",comm=\"we\\\"ird\\\\\"," \
-	"cgroup=\"\",netns=\"4026531840\",daddr=\"127.0.0.2\",dport=\"8080\"}"
+	"cgroup=\"\",pod_uid=\"\",container=\"\",netns=\"4026531840\",daddr=\"127.0.0.2\"," \
+	"dport=\"8080\"}"
 #define FIND_RANGE(ns) \
 	"porthog_finding_ports{kind=\"range\",severity=\"critical\",comm=\"\",cgroup=\"\"," \
-	"netns=\"" #ns "\",daddr=\"\",dport=\"\"}"
+	"pod_uid=\"\",container=\"\",netns=\"" #ns "\",daddr=\"\",dport=\"\"}"
 #define FIND_OTHER(kind, sev) \
 	"porthog_finding_ports{kind=\"" kind "\",severity=\"" sev "\",comm=\"other\"," \
-	"cgroup=\"other\",netns=\"other\",daddr=\"other\",dport=\"other\"}"
+	"cgroup=\"other\",pod_uid=\"other\",container=\"other\",netns=\"other\",daddr=\"other\"," \
+	"dport=\"other\"}"
 
 UNIT_TEST(metrics_finding_series)
 {
