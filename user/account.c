@@ -30,7 +30,6 @@ struct sock_ent {
 	struct hnode node;
 	struct sock_key key;
 	__u8 state;
-	__u32 ino;
 	__u64 gen;		/* walk generation that last saw it */
 	__u64 touched_ns;	/* last event for it */
 	__u64 opened_ns;
@@ -95,15 +94,10 @@ struct netns_ent {
 	__u32 busy_in_range;
 };
 
-struct ino_owner {
-	struct hnode node;
-	__u32 ino;
-	struct proc_ent *proc;
-};
-
 struct ph_acct {
 	struct ph_acct_opts o;
-	struct htab socks, procs, dests, nets, inos, flows;
+	struct htab socks, procs, dests, nets, flows;
+	struct netns_ent *last_ns;	/* of the last lookup: records come grouped by netns */
 	__u64 gen;
 	__u64 start_ns;		/* first input */
 	__u64 walk_start_ns;
@@ -176,8 +170,6 @@ struct ph_acct *ph_acct_new(const struct ph_acct_opts *o)
 		  sizeof(struct ph_dest_key));
 	htab_init(&a->nets, offsetof(struct netns_ent, inode) - offsetof(struct netns_ent, node),
 		  sizeof(__u32));
-	htab_init(&a->inos, offsetof(struct ino_owner, ino) - offsetof(struct ino_owner, node),
-		  sizeof(__u32));
 	htab_init(&a->flows, offsetof(struct flow_ent, key) - offsetof(struct flow_ent, node),
 		  sizeof(struct flow_key));
 	return a;
@@ -188,17 +180,6 @@ static void free_meta(struct ph_proc_meta *m)
 	free(m->cmdline);
 	free(m->cgroup);
 	m->cmdline = m->cgroup = NULL;
-}
-
-static void clear_inos(struct ph_acct *a)
-{
-	struct hnode *n, *tmp;
-	size_t i;
-
-	htab_for_each(&a->inos, n, tmp, i) {
-		htab_remove(&a->inos, n);
-		free(htab_entry(n, struct ino_owner, node));
-	}
 }
 
 void ph_acct_free(struct ph_acct *a)
@@ -224,13 +205,11 @@ void ph_acct_free(struct ph_acct *a)
 		free(ns->info.reserved);
 		free(ns);
 	}
-	clear_inos(a);
 	htab_free_entries(&a->flows, offsetof(struct flow_ent, node));
 	htab_free(&a->socks);
 	htab_free(&a->procs);
 	htab_free(&a->dests);
 	htab_free(&a->nets);
-	htab_free(&a->inos);
 	free(a->pviews);
 	free(a->dviews);
 	free(a->nviews);
@@ -245,13 +224,24 @@ void ph_acct_set_meta_fn(struct ph_acct *a, ph_meta_fn fn, void *ctx)
 	a->meta_ctx = ctx;
 }
 
+static struct netns_ent *find_netns(struct ph_acct *a, __u32 inode)
+{
+	struct hnode *n;
+
+	if (a->last_ns && a->last_ns->inode == inode)
+		return a->last_ns;
+	n = htab_find(&a->nets, &inode);
+	if (n)
+		a->last_ns = htab_entry(n, struct netns_ent, node);
+	return n ? a->last_ns : NULL;
+}
+
 static struct netns_ent *get_netns(struct ph_acct *a, __u32 inode)
 {
-	struct hnode *n = htab_find(&a->nets, &inode);
-	struct netns_ent *ns;
+	struct netns_ent *ns = find_netns(a, inode);
 
-	if (n)
-		return htab_entry(n, struct netns_ent, node);
+	if (ns)
+		return ns;
 	ns = calloc(1, sizeof(*ns));
 	if (!ns)
 		return NULL;
@@ -574,7 +564,6 @@ void ph_acct_walk_begin(struct ph_acct *a)
 	a->gen++;
 	a->walk_start_ns = mono_ns();
 	advance(a, a->walk_start_ns);
-	clear_inos(a);
 }
 
 void ph_acct_walk_netns(struct ph_acct *a, __u32 netns)
@@ -592,7 +581,6 @@ void ph_acct_walk_fd(struct ph_acct *a, const struct ph_fd_rec *r)
 {
 	const struct ph_sock_rec *sr = &r->sock;
 	struct proc_ent *p = get_proc(a, sr->owner_pid, start_ticks(sr->owner_start_ns), true);
-	struct ino_owner *io;
 
 	if (p) {
 		p->netns = sr->netns;
@@ -611,15 +599,6 @@ void ph_acct_walk_fd(struct ph_acct *a, const struct ph_fd_rec *r)
 		if (ns)
 			bit_set(ns->busy, sr->sport);
 	}
-	if (!p || !sr->ino || htab_find(&a->inos, &sr->ino))
-		return;
-	io = calloc(1, sizeof(*io));
-	if (!io)
-		return;
-	io->ino = sr->ino;
-	io->proc = p;
-	if (htab_insert(&a->inos, &io->node))
-		free(io);
 }
 
 void ph_acct_walk_sock(struct ph_acct *a, const struct ph_sock_rec *r)
@@ -667,16 +646,8 @@ void ph_acct_walk_sock(struct ph_acct *a, const struct ph_sock_rec *r)
 	} else {
 		s->act.flags |= r->flags & PH_SR_BOUND;
 	}
-	if (r->ino)
-		s->ino = r->ino;
 	if (!s->owner && r->owner_pid)
 		set_owner(a, s, get_proc(a, r->owner_pid, start_ticks(r->owner_start_ns), true));
-	if (!s->owner && s->ino) {
-		struct hnode *n = htab_find(&a->inos, &s->ino);
-
-		if (n)
-			set_owner(a, s, htab_entry(n, struct ino_owner, node)->proc);
-	}
 }
 
 void ph_acct_walk_end(struct ph_acct *a)
@@ -686,8 +657,7 @@ void ph_acct_walk_end(struct ph_acct *a)
 
 	htab_for_each(&a->socks, n, tmp, i) {
 		struct sock_ent *s = htab_entry(n, struct sock_ent, node);
-		struct hnode *nn = htab_find(&a->nets, &s->key.netns);
-		struct netns_ent *ns = nn ? htab_entry(nn, struct netns_ent, node) : NULL;
+		struct netns_ent *ns = find_netns(a, s->key.netns);
 
 		/* gone from a walked namespace, and no event since the walk began */
 		if (ns && ns->walked && s->gen != a->gen && s->touched_ns < a->walk_start_ns)
@@ -695,7 +665,6 @@ void ph_acct_walk_end(struct ph_acct *a)
 	}
 	htab_for_each(&a->nets, n, tmp, i)
 		htab_entry(n, struct netns_ent, node)->walked = false;
-	clear_inos(a);
 }
 
 void ph_acct_restore_begin(struct ph_acct *a, __u64 ts_ns)

@@ -185,7 +185,9 @@ void ph_acct_set_meta_fn(struct ph_acct *a, ph_meta_fn fn, void *ctx);
  */
 void ph_acct_walk_begin(struct ph_acct *a);
 void ph_acct_walk_netns(struct ph_acct *a, __u32 netns);	/* this netns is walked */
+/* A socket fd: its process's facts, and the port of a bound-only socket (busy). */
 void ph_acct_walk_fd(struct ph_acct *a, const struct ph_fd_rec *r);
+/* A socket; its owner_pid (if any) owns it unless it has an owner already. */
 void ph_acct_walk_sock(struct ph_acct *a, const struct ph_sock_rec *r);
 void ph_acct_walk_end(struct ph_acct *a);
 /* Restore one socket (trace file snapshot). */

@@ -95,6 +95,14 @@ static int on_sock(void *ctx, const struct ph_sock_rec *r)
 	return 0;
 }
 
+/* The sockets of a namespace that processes hold, with the fd's process as owner */
+static void feed_held(struct ph_live *l, __u32 inode)
+{
+	for (size_t i = 0; i < l->nheld; i++)
+		if (l->held[i].netns == inode)
+			ph_acct_walk_sock(l->acct, &l->held[i]);
+}
+
 struct unheld {
 	struct ph_live *l;
 	__u32 orphans;
@@ -137,9 +145,7 @@ static int walk_held(struct ph_live *l, __u32 inode, __u64 t0)
 		if (n < 0 || held + u.orphans != inuse)
 			return -1;
 	}
-	for (size_t i = 0; i < l->nheld; i++)
-		if (l->held[i].netns == inode)
-			ph_acct_walk_sock(l->acct, &l->held[i]);
+	feed_held(l, inode);
 	if (ph_verbose)
 		ph_info("netns %u: %u sockets held in open files, %d after close(), %.1f ms; no full walk",
 			inode, held, n, (mono_ns() - t0) / 1e6);
@@ -168,6 +174,8 @@ static int walk_one_netns(void *ctx, __u32 inode)
 	ph_acct_walk_netns(l->acct, inode);
 	if (walk_held(l, inode, now) >= 0)
 		return 0;
+	/* a full walk: the held sockets bring their owners (iter/tcp knows none) */
+	feed_held(l, inode);
 	if (l->snap == PH_SNAP_DIAG)
 		n = ph_diag_walk_tcp(on_sock, l);
 	else
