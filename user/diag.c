@@ -186,8 +186,7 @@ int ph_diag_walk_tcp(ph_sock_fn fn, void *ctx)
 
 int ph_diag_walk_tcp_unheld(ph_sock_fn fn, void *ctx)
 {
-	return walk_tcp_states(fn, ctx, (1u << ST_TIME_WAIT) | (1u << ST_FIN_WAIT1) |
-			       (1u << ST_FIN_WAIT2) | (1u << ST_CLOSING) | (1u << ST_LAST_ACK));
+	return walk_tcp_states(fn, ctx, PH_DIAG_UNHELD);
 }
 
 /* Open addressing, linear probing: 32-bit inode (never 0) -> 32-bit value. */

@@ -19,10 +19,12 @@
 int ph_diag_walk_tcp(ph_sock_fn fn, void *ctx);
 
 /*
- * The same for the states a socket can be in after its last fd was closed
- * (TIME_WAIT, FIN_WAIT1/2, CLOSING, LAST_ACK): the kernel skips every other
- * socket cheaply, so this costs a fraction of a full dump.
+ * The same for the states a socket may be in without an fd this process can
+ * see: after its last fd was closed (TIME_WAIT, FIN_WAIT1/2, CLOSING, LAST_ACK)
+ * and LISTEN (a listener of a process outside our PID namespace). The kernel
+ * skips every other socket cheaply: a fraction of a full dump.
  */
+#define PH_DIAG_UNHELD	((1u << 6) | (1u << 4) | (1u << 5) | (1u << 11) | (1u << 9) | (1u << 10))
 int ph_diag_walk_tcp_unheld(ph_sock_fn fn, void *ctx);
 
 /*

@@ -105,49 +105,64 @@ static void feed_held(struct ph_live *l, __u32 inode)
 
 struct unheld {
 	struct ph_live *l;
-	__u32 orphans;
+	__u32 orphans;		/* hashed, no inode: no struct socket, orphaned by close() */
+	__u32 with_ino;		/* hashed, with an inode: held by us or by a process we cannot see */
 };
 
 static int on_unheld(void *ctx, const struct ph_sock_rec *r)
 {
 	struct unheld *u = ctx;
 
-	/* no inode: no struct socket, orphaned by close() */
-	if (r->state != PH_ST_TIME_WAIT && !r->ino)
-		u->orphans++;
+	if (r->state != PH_ST_TIME_WAIT) {
+		if (r->ino)
+			u->with_ino++;
+		else
+			u->orphans++;
+	}
 	ph_acct_walk_sock(u->l->acct, r);
 	return 0;
 }
 
 /*
  * A walk with fds has seen every socket a process holds. A namespace needs no
- * full walk of its own when the kernel's count of its hashed sockets equals
- * those plus the orphans a sock_diag dump of the states after close() finds
- * (the kernel skips other sockets cheaply); the dump also brings TIME_WAIT.
- * Anything else (a kernel socket, an unaccepted connection, an fd shared by
- * two processes, a socket born meanwhile) breaks the equality: full walk.
- * Returns the sockets accounted, or -1 for "walk it".
+ * full walk of its own when the kernel's count of its hashed sockets is made up
+ * of those, plus what a sock_diag dump of the states a socket may have without
+ * a visible fd finds (PH_DIAG_UNHELD: the kernel skips other sockets cheaply):
+ * orphans and the sockets of processes we cannot see; the dump brings TIME_WAIT
+ * too. Anything else (a kernel socket, a connection waiting in an accept
+ * queue, an fd two processes share, a socket born meanwhile) breaks the sum:
+ * full walk. Returns the sockets accounted, or -1 for "walk it".
  */
 static int walk_held(struct ph_live *l, __u32 inode, __u64 t0)
 {
 	struct unheld u = { .l = l };
-	__u32 inuse, tw, held = 0;
+	__u32 inuse, tw, held = 0, held_dumped = 0;
 	int n = 0;
+	bool ok;
 
 	if (!l->held_ok || ph_netns_tcp_counts(&inuse, &tw))
 		return -1;
-	for (size_t i = 0; i < l->nheld; i++)
-		held += l->held[i].netns == inode;
-	if (held > inuse)
-		return -1;
-	if (tw || held < inuse) {
+	for (size_t i = 0; i < l->nheld; i++) {
+		if (l->held[i].netns != inode)
+			continue;
+		held++;
+		held_dumped += !!(PH_DIAG_UNHELD & (1u << l->held[i].state));
+	}
+	ok = held == inuse && !tw;
+	if (!ok && held <= inuse) {
 		n = ph_diag_walk_tcp_unheld(on_unheld, &u);
-		if (n < 0 || held + u.orphans != inuse)
-			return -1;
+		ok = n >= 0 && u.with_ino >= held_dumped &&
+		     held + u.orphans + (u.with_ino - held_dumped) == inuse;
+	}
+	if (!ok) {
+		if (ph_verbose)
+			ph_info("netns %u: %u sockets hashed, %u held in open files, %u dumped: full walk",
+				inode, inuse, held, n);
+		return -1;
 	}
 	feed_held(l, inode);
 	if (ph_verbose)
-		ph_info("netns %u: %u sockets held in open files, %d after close(), %.1f ms; no full walk",
+		ph_info("netns %u: %u sockets held in open files, %d dumped, %.1f ms; no full walk",
 			inode, held, n, (mono_ns() - t0) / 1e6);
 	return held + n;
 }
