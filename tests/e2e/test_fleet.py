@@ -205,38 +205,37 @@ def cap_mask(names):
     return sum(1 << bits[n] for n in names)
 
 
-def test_kubernetes_pod_as_the_manifest_runs_it(tmp):
-    """porthog with the manifest's command, args, env, capabilities and read-only host
-    paths, in a pod of its own (network, mount and cgroup namespaces, the host's PID
-    namespace with a procfs of its own, no /run/netns), in a kubepods cgroup. It must
-    serve, on the pod IP only, a leaking workload of the host: its pod and container,
-    its ports, its failures, its namespace's port range."""
-    kinds, tpl, c = manifest()
-    caps = c["securityContext"]["capabilities"]["add"]
-    (pod_cg, wl_cg) = shapes()[0], shapes()[1]
-    cg = Cgroups([pod_cg[1], wl_cg[1]])
-    tag = secrets.token_hex(2)
-    podns = os.environ.get("PH_NS_PREFIX", "") + "phpod"
-    host_if, pod_if = f"phh{tag}", f"php{tag}"
-    net = f"10.213.{secrets.randbelow(250)}"
-    ip_host, ip_pod = f"{net}.1", f"{net}.2"
-    ns = Netns("phk8s", 41000, 41063)
-    pod = None
-    try:
-        subprocess.run(["ip", "netns", "del", podns], stderr=subprocess.DEVNULL)
-        for cmd in (["ip", "netns", "add", podns],
-                    ["ip", "link", "add", host_if, "type", "veth", "peer", "name", pod_if,
-                     "netns", podns],
-                    ["ip", "addr", "add", f"{ip_host}/30", "dev", host_if],
-                    ["ip", "link", "set", host_if, "up"],
-                    ["ip", "-n", podns, "addr", "add", f"{ip_pod}/30", "dev", pod_if],
-                    ["ip", "-n", podns, "link", "set", pod_if, "up"],
-                    ["ip", "-n", podns, "link", "set", "lo", "up"]):
+class Pod:
+    """porthog as the kubelet and the runtime run the manifest's container: its command,
+    args and env (POD_IP on a veth pair), its capabilities (setpriv) and no_new_privs,
+    its read-only host paths over a sysfs of its own, a procfs of the host's PID
+    namespace, no /run/netns; network, mount and cgroup namespaces of its own, in a
+    kubepods cgroup. caps and extra args change the manifest's, to show what each needs."""
+
+    def __init__(self, tmp, cgroup_dir, caps=None, extra=()):
+        kinds, tpl, c = manifest()
+        self.c = c
+        self.caps = caps if caps is not None else c["securityContext"]["capabilities"]["add"]
+        tag = secrets.token_hex(2)
+        self.podns = os.environ.get("PH_NS_PREFIX", "") + "phpod"
+        self.host_if, pod_if = f"phh{tag}", f"php{tag}"
+        net = f"10.213.{secrets.randbelow(250)}"
+        self.ip = f"{net}.2"
+        self.url = f"http://{self.ip}:9873"
+        self.proc = None
+        subprocess.run(["ip", "netns", "del", self.podns], stderr=subprocess.DEVNULL)
+        for cmd in (["ip", "netns", "add", self.podns],
+                    ["ip", "link", "add", self.host_if, "type", "veth", "peer", "name", pod_if,
+                     "netns", self.podns],
+                    ["ip", "addr", "add", f"{net}.1/30", "dev", self.host_if],
+                    ["ip", "link", "set", self.host_if, "up"],
+                    ["ip", "-n", self.podns, "addr", "add", f"{self.ip}/30", "dev", pod_if],
+                    ["ip", "-n", self.podns, "link", "set", pod_if, "up"],
+                    ["ip", "-n", self.podns, "link", "set", "lo", "up"]):
             subprocess.run(cmd, check=True)
-        # what the kubelet and the runtime do: the volumes, a procfs, a sysfs, the env
-        env = {"POD_IP": ip_pod}
+        env = {"POD_IP": self.ip}
         argv = [PORTHOG] + [re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], a)
-                            for a in c["args"]]
+                            for a in c["args"]] + list(extra)
         vols = {v["name"]: v["hostPath"]["path"] for v in tpl["spec"]["volumes"]}
         stage = os.path.join(tmp, "stage")
         os.mkdir(stage)
@@ -248,54 +247,81 @@ def test_kubernetes_pod_as_the_manifest_runs_it(tmp):
         for i, m in enumerate(c["volumeMounts"]):
             script += [f"mount --rbind {stage}/{i} {m['mountPath']}",
                        f"mount -o remount,bind,ro {m['mountPath']}"]
-        script.append("exec setpriv --bounding-set -all," + ",".join("+" + x.lower() for x in caps) +
+        script.append("exec setpriv --bounding-set -all," +
+                      ",".join("+" + x.lower() for x in self.caps) +
                       " --inh-caps -all --no-new-privs " + " ".join(argv))
-        out, err = os.path.join(tmp, "pod.out"), os.path.join(tmp, "pod.err")
-        with open(out, "wb") as fo, open(err, "wb") as fe:
-            pod = subprocess.Popen(
-                ["nsenter", f"--net=/run/netns/{podns}", "unshare", "--mount", "--cgroup",
+        self.err = os.path.join(tmp, "pod.err")
+        with open(os.path.join(tmp, "pod.out"), "wb") as fo, open(self.err, "wb") as fe:
+            self.proc = subprocess.Popen(
+                ["nsenter", f"--net=/run/netns/{self.podns}", "unshare", "--mount", "--cgroup",
                  "--propagation", "private", "--", "sh", "-c", "\n".join(script)],
-                stdout=fo, stderr=fe, preexec_fn=join_cgroup(cg.path(pod_cg[1])[0]))
-
-        def stderr():
-            with open(err, errors="replace") as f:
-                return f.read()
+                stdout=fo, stderr=fe, preexec_fn=join_cgroup(cgroup_dir))
 
         def serving():
-            if pod.poll() is not None:
-                raise TestFailure(f"porthog exited with {pod.returncode}: {stderr()}")
-            return f"serving metrics on http://{ip_pod}:9873/metrics" in stderr()
+            if self.proc.poll() is not None:
+                raise TestFailure(f"porthog exited with {self.proc.returncode}: {self.stderr()}")
+            return f"serving metrics on {self.url}/metrics" in self.stderr()
         wait_for(serving, 30, "porthog in the pod to serve")
-        check("warning" not in stderr(), f"no warnings: {stderr()}")
+
+    def stderr(self):
+        with open(self.err, errors="replace") as f:
+            return f.read()
+
+    def scrape_until(self, pred, what):
+        def get():
+            st, _, body = fetch(self.url + "/metrics")
+            smp = parse(body) if st == 200 else []
+            return smp if pred(smp) else None
+        return wait_for(get, 20, what)
+
+    def delete(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        subprocess.run(["ip", "netns", "del", self.podns], stderr=subprocess.DEVNULL)
+        subprocess.run(["ip", "link", "del", self.host_if], stderr=subprocess.DEVNULL)
+
+
+def leak(ns, tmp, cgroup_dir):
+    srv = Server(ns, tmp)
+    Client(ns, tmp, srv, "pooled", ["--count", "20"])
+    lk = Client(ns, tmp, srv, "leaky", ["--fail-count", "3"], cgroup=cgroup_dir).parse()
+    check_eq((len(lk["ports"]), lk["failures"]), (63, [99, 99, 99]), "the leak")
+    return lk
+
+
+def test_kubernetes_pod_as_the_manifest_runs_it(tmp):
+    """The pod must serve, on the pod IP only, a leaking workload of the host: its pod
+    and container, its ports, its failures, its namespace's port range."""
+    (pod_cg, wl_cg) = shapes()[0], shapes()[1]
+    cg = Cgroups([pod_cg[1], wl_cg[1]])
+    ns = Netns("phk8s", 41000, 41063)
+    pod = None
+    try:
+        pod = Pod(tmp, cg.path(pod_cg[1])[0])
+        c, pid = pod.c, pod.proc.pid
+        check("warning" not in pod.stderr(), f"no warnings: {pod.stderr()}")
         # the process is what the pod spec says
-        with open(f"/proc/{pod.pid}/status") as f:
+        with open(f"/proc/{pid}/status") as f:
             st = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
-        check_eq(int(st["CapEff"], 16), cap_mask(caps), "effective capabilities")
-        check_eq(int(st["CapBnd"], 16), cap_mask(caps), "bounding set")
+        check_eq(int(st["CapEff"], 16), cap_mask(pod.caps), "effective capabilities")
+        check_eq(int(st["CapBnd"], 16), cap_mask(pod.caps), "bounding set")
         check_eq(st["NoNewPrivs"], "1", "no_new_privs (allowPrivilegeEscalation: false)")
         for kind in ("net", "mnt"):
-            check(os.stat(f"/proc/{pod.pid}/ns/{kind}").st_ino !=
+            check(os.stat(f"/proc/{pid}/ns/{kind}").st_ino !=
                   os.stat(f"/proc/self/ns/{kind}").st_ino, f"a {kind} namespace of its own")
         # started in a cgroup namespace of its own (unshare --cgroup), it entered the host's
-        check_eq(os.stat(f"/proc/{pod.pid}/ns/cgroup").st_ino,
+        check_eq(os.stat(f"/proc/{pid}/ns/cgroup").st_ino,
                  os.stat("/proc/self/ns/cgroup").st_ino, "the host's cgroup namespace")
-        check_eq(os.stat(f"/proc/{pod.pid}/ns/pid").st_ino, os.stat("/proc/self/ns/pid").st_ino,
+        check_eq(os.stat(f"/proc/{pid}/ns/pid").st_ino, os.stat("/proc/self/ns/pid").st_ino,
                  "the host's PID namespace")
 
-        srv = Server(ns, tmp)
-        Client(ns, tmp, srv, "pooled", ["--count", "20"])
-        lk = Client(ns, tmp, srv, "leaky", ["--fail-count", "3"], cgroup=cg.path(wl_cg[1])[0])
-        lk = lk.parse()
-        check_eq((len(lk["ports"]), lk["failures"]), (63, [99, 99, 99]), "the leak")
-        url = f"http://{ip_pod}:9873"
+        lk = leak(ns, tmp, cg.path(wl_cg[1])[0])
         n = ns.inode
-
-        def scraped():
-            st, _, body = fetch(url + "/metrics")
-            smp = parse(body) if st == 200 else []
-            return smp if values(smp, "porthog_process_ports_held", pid=lk["pid"]) == [63] and \
-                values(smp, "porthog_netns_port_range_low", netns=n) == [41000] else None
-        smp = wait_for(scraped, 20, "/metrics on the pod IP to show the leak")
+        smp = pod.scrape_until(
+            lambda s: values(s, "porthog_process_ports_held", pid=lk["pid"]) == [63] and
+            values(s, "porthog_netns_port_range_low", netns=n) == [41000],
+            "/metrics on the pod IP to show the leak")
         lb = [lb for nm, lb, _ in smp if nm == "porthog_process_ports_held" and
               lb["pid"] == str(lk["pid"])][0]
         check_eq((lb["comm"], lb["cgroup"], lb["pod_uid"], lb["container"]),
@@ -305,26 +331,62 @@ def test_kubernetes_pod_as_the_manifest_runs_it(tmp):
         check_eq(values(smp, "porthog_destination_connect_failures_total", **d), [3], "failures")
         check_eq(values(smp, "porthog_destination_ports_in_use", **d), [64], "ports in use")
         check_eq(values(smp, "porthog_netns_port_range_high", netns=n), [41063], "range high")
-        check_eq(values(smp, "porthog_lost_events_total"), [0], "lost events")
         # the probes, as the kubelet sends them to the pod IP
         for probe in ("readinessProbe", "livenessProbe"):
-            check_eq(fetch(url + c[probe]["httpGet"]["path"])[0], 200, f"{probe} answered")
+            check_eq(fetch(pod.url + c[probe]["httpGet"]["path"])[0], 200, f"{probe} answered")
         # the pod IP only: nothing on the pod's loopback
-        r = subprocess.run(["ip", "netns", "exec", podns, "python3", "-c",
+        r = subprocess.run(["ip", "netns", "exec", pod.podns, "python3", "-c",
                             "import socket; socket.create_connection(('127.0.0.1', 9873), 2)"],
                            capture_output=True, text=True)
         check("ConnectionRefusedError" in r.stderr, f"pod loopback refused: {r.stderr[-200:]}")
-        pod.terminate()
-        check_eq(pod.wait(20), 0, "exit code on SIGTERM")
+        pod.proc.terminate()
+        check_eq(pod.proc.wait(20), 0, "exit code on SIGTERM")
     finally:
-        if pod and pod.poll() is None:
-            pod.kill()
-            pod.wait()
+        if pod:
+            pod.delete()
         ns.delete()
-        subprocess.run(["ip", "netns", "del", podns], stderr=subprocess.DEVNULL)
-        subprocess.run(["ip", "link", "del", host_if], stderr=subprocess.DEVNULL)
         cg.remove()
 
+
+def test_kubernetes_pod_capabilities(tmp):
+    """NET_ADMIN is not needed: with --snapshot=diag the pod finds a leak that predates
+    it through sock_diag in the workload's namespace. SYS_PTRACE is: without it the pod
+    cannot open the namespaces of the host's processes."""
+    (pod_cg, wl_cg) = shapes()[0], shapes()[1]
+    cg = Cgroups([pod_cg[1], wl_cg[1]])
+    ns = Netns("phk8s", 41000, 41063)
+    pod = None
+    try:
+        lk = leak(ns, tmp, cg.path(wl_cg[1])[0])
+        n = ns.inode
+        pod = Pod(tmp, cg.path(pod_cg[1])[0], extra=["--snapshot=diag"])
+        check("NET_ADMIN" not in pod.caps, "the manifest's set has no NET_ADMIN")
+        smp = pod.scrape_until(
+            lambda s: values(s, "porthog_process_ports_held", pid=lk["pid"]) == [63],
+            "the leak from the sock_diag snapshot")
+        check_eq(values(smp, "porthog_netns_port_range_low", netns=n), [41000], "range low")
+        check_eq(values(smp, "porthog_destination_ports_in_use", netns=n, dport=8080), [64],
+                 "ports in use")
+        check_eq(values(smp, "porthog_info", snapshot="diag"), [1], "the sock_diag snapshot")
+        check("warning" not in pod.stderr(), f"no warnings: {pod.stderr()}")
+        pod.delete()
+        os.rename(os.path.join(tmp, "stage"), os.path.join(tmp, "stage-diag"))
+
+        caps = [x for x in manifest()[2]["securityContext"]["capabilities"]["add"]
+                if x != "SYS_PTRACE"]
+        pod = Pod(tmp, cg.path(pod_cg[1])[0], caps=caps, extra=["--snapshot=diag"])
+        check("cannot enter the host's cgroup namespace (Permission denied)" in pod.stderr(),
+              f"without SYS_PTRACE: {pod.stderr()}")
+        smp = pod.scrape_until(lambda s: values(s, "porthog_info", snapshot="diag") == [1],
+                               "the pod without SYS_PTRACE to serve")
+        check(values(smp, "porthog_netns_port_range_low", netns=n) != [41000] and
+              values(smp, "porthog_process_ports_held", pid=lk["pid"]) != [63],
+              "without SYS_PTRACE the workload's namespace stays out of reach")
+    finally:
+        if pod:
+            pod.delete()
+        ns.delete()
+        cg.remove()
 
 if __name__ == "__main__":
     run_tests(globals())
