@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "procinfo.h"
 #include "report_feed.h"
 #include "tracefile.h"
 #include "tracerec.h"
@@ -55,8 +56,21 @@ static void decode(__u16 type, const void *p, __u32 len)
 			sink += strlen(m.comm);
 			if (m.cmdline)
 				sink += strlen(m.cmdline);
-			if (m.cgroup)
+			if (m.cgroup) {
+				struct ph_workload wl;
+
 				sink += strlen(m.cgroup);
+				/* the cgroup path parser on what any process could name its cgroup */
+				if (ph_cgroup_workload(m.cgroup, &wl)) {
+					size_t cl = strlen(wl.container), pl = strlen(wl.pod_uid);
+
+					if ((cl && cl != PH_CONTAINER_ID_LEN) ||
+					    strspn(wl.container, "0123456789abcdef") != cl ||
+					    (pl && pl != PH_POD_UID_LEN && pl != 32) ||
+					    strspn(wl.pod_uid, "0123456789abcdef-") != pl)
+						abort();
+				}
+			}
 			ph_rec_proc_free(&m);
 		}
 		break;
@@ -243,6 +257,16 @@ static void seed_preamble(struct ph_tf_writer *w)
 	m.key.pid = 701;
 	m.cmdline = NULL;
 	m.cgroup = NULL;
+	ph_rec_put_proc(w, &m);
+	/* a pod's process (systemd driver) and a container's (cgroupfs) */
+	m.key.pid = 702;
+	m.cgroup = "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
+		   "0b1c2d3e_aaaa_bbbb_cccc_111122223333.slice/cri-containerd-"
+		   "4f3a9c1b2d7e0123456789abcdef0123456789abcdef0123456789abcdef0123.scope";
+	ph_rec_put_proc(w, &m);
+	m.key.pid = 703;
+	m.cgroup = "/kubepods/besteffort/pod0b1c2d3e-aaaa-bbbb-cccc-111122223334/"
+		   "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
 	ph_rec_put_proc(w, &m);
 	ph_rec_put_snap_begin(w, 4500000000ULL, PH_SNAP_START);
 	ph_rec_put_sock(w, &s);
