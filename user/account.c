@@ -98,6 +98,8 @@ struct ph_acct {
 	struct ph_acct_opts o;
 	struct htab socks, procs, dests, nets, flows;
 	struct netns_ent *last_ns;	/* of the last lookup: records come grouped by netns */
+	struct proc_ent *last_proc;	/* the same, by process */
+	struct dest_ent *last_dest;	/* the same, by destination */
 	__u64 gen;
 	__u64 start_ns;		/* first input */
 	__u64 walk_start_ns;
@@ -275,11 +277,14 @@ void ph_acct_netns(struct ph_acct *a, const struct ph_netns_info *n)
 static struct proc_ent *get_proc(struct ph_acct *a, __u32 pid, __u64 start, bool create)
 {
 	struct ph_proc_key key = { .pid = pid, .start = start };
-	struct hnode *n = htab_find(&a->procs, &key);
-	struct proc_ent *p;
+	struct proc_ent *p = a->last_proc;
+	struct hnode *n;
 
+	if (p && p->key.pid == pid && p->key.start == start)
+		return p;
+	n = htab_find(&a->procs, &key);
 	if (n)
-		return htab_entry(n, struct proc_ent, node);
+		return a->last_proc = htab_entry(n, struct proc_ent, node);
 	if (!create || a->procs.count >= a->o.max_procs)
 		return NULL;
 	p = calloc(1, sizeof(*p));
@@ -294,7 +299,7 @@ static struct proc_ent *get_proc(struct ph_acct *a, __u32 pid, __u64 start, bool
 	}
 	if (a->meta_fn)
 		a->meta_fn(a->meta_ctx, &p->meta);
-	return p;
+	return a->last_proc = p;
 }
 
 void ph_acct_proc_meta(struct ph_acct *a, const struct ph_proc_meta *m)
@@ -315,11 +320,14 @@ void ph_acct_proc_meta(struct ph_acct *a, const struct ph_proc_meta *m)
 
 static struct dest_ent *get_dest(struct ph_acct *a, const struct ph_dest_key *key)
 {
-	struct hnode *n = htab_find(&a->dests, key);
-	struct dest_ent *d;
+	struct dest_ent *d = a->last_dest;
+	struct hnode *n;
 
+	if (d && !memcmp(&d->key, key, sizeof(*key)))
+		return d;
+	n = htab_find(&a->dests, key);
 	if (n)
-		return htab_entry(n, struct dest_ent, node);
+		return a->last_dest = htab_entry(n, struct dest_ent, node);
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return NULL;
@@ -329,7 +337,7 @@ static struct dest_ent *get_dest(struct ph_acct *a, const struct ph_dest_key *ke
 		free(d);
 		return NULL;
 	}
-	return d;
+	return a->last_dest = d;
 }
 
 static bool in_range(const struct netns_ent *ns, __u16 port)
@@ -742,7 +750,6 @@ size_t ph_acct_proc_socks(struct ph_acct *a, const struct ph_proc_key *key,
 
 	htab_for_each(&a->socks, n, tmp, i) {
 		struct sock_ent *s = htab_entry(n, struct sock_ent, node);
-		struct hnode *nn;
 		struct netns_ent *ns;
 
 		if (!s->owner || s->owner->key.pid != key->pid || s->owner->key.start != key->start)
@@ -750,8 +757,7 @@ size_t ph_acct_proc_socks(struct ph_acct *a, const struct ph_proc_key *key,
 		if (s->state == PH_ST_CLOSE || s->state == PH_ST_LISTEN)
 			continue;
 		/* outbound only, as the tick counts them */
-		nn = htab_find(&a->nets, &s->key.netns);
-		ns = nn ? htab_entry(nn, struct netns_ent, node) : NULL;
+		ns = find_netns(a, s->key.netns);
 		if (!ns || !in_range(ns, s->key.sport) || bit_test(ns->busy, s->key.sport))
 			continue;
 		if (k == cap) {
@@ -826,6 +832,8 @@ static void age_procs(struct ph_acct *a)
 			continue;
 		/* owners of sockets were refreshed above, so p is unreferenced */
 		htab_remove(&a->procs, n);
+		if (a->last_proc == p)
+			a->last_proc = NULL;
 		free_meta(&p->meta);
 		free(p);
 	}
@@ -971,8 +979,7 @@ void ph_acct_tick(struct ph_acct *a, __u64 now)
 
 	htab_for_each(&a->socks, n, tmp, i) {
 		struct sock_ent *s = htab_entry(n, struct sock_ent, node);
-		struct hnode *nn = htab_find(&a->nets, &s->key.netns);
-		struct netns_ent *ns = nn ? htab_entry(nn, struct netns_ent, node) : NULL;
+		struct netns_ent *ns = find_netns(a, s->key.netns);
 		struct ph_dest_key dk;
 		struct dest_ent *d;
 
@@ -1019,8 +1026,7 @@ void ph_acct_tick(struct ph_acct *a, __u64 now)
 	k = 0;
 	htab_for_each(&a->dests, n, tmp, i) {
 		struct dest_ent *d = htab_entry(n, struct dest_ent, node);
-		struct hnode *nn = htab_find(&a->nets, &d->key.netns);
-		struct netns_ent *ns = nn ? htab_entry(nn, struct netns_ent, node) : NULL;
+		struct netns_ent *ns = find_netns(a, d->key.netns);
 		struct ph_dest_view *v;
 		__s64 cap = 0;
 		double slope;
@@ -1028,6 +1034,8 @@ void ph_acct_tick(struct ph_acct *a, __u64 now)
 		if (!d->in_use && !d->failed &&
 		    (now - d->last_active_ns) / 1e9 > a->o.proc_ttl_s) {
 			htab_remove(&a->dests, n);
+			if (a->last_dest == d)
+				a->last_dest = NULL;
 			free(d);
 			continue;
 		}
@@ -1196,8 +1204,7 @@ size_t ph_acct_netns_views(struct ph_acct *a, const struct ph_netns_view **out)
 /* The sockets ph_acct_tick counts: outbound, ephemeral, not a listener's port. */
 static bool sock_counted(struct ph_acct *a, const struct sock_ent *s)
 {
-	struct hnode *nn = htab_find(&a->nets, &s->key.netns);
-	struct netns_ent *ns = nn ? htab_entry(nn, struct netns_ent, node) : NULL;
+	struct netns_ent *ns = find_netns(a, s->key.netns);
 
 	if (!ns || !in_range(ns, s->key.sport) || bit_test(ns->busy, s->key.sport))
 		return false;
@@ -1326,8 +1333,7 @@ const struct ph_proc_meta *ph_acct_find_proc(struct ph_acct *a, __u32 pid, __u64
 
 const struct ph_netns_info *ph_acct_find_netns(struct ph_acct *a, __u32 inode)
 {
-	struct hnode *n = htab_find(&a->nets, &inode);
-	struct netns_ent *ns = n ? htab_entry(n, struct netns_ent, node) : NULL;
+	struct netns_ent *ns = find_netns(a, inode);
 
 	return ns && ns->known ? &ns->info : NULL;
 }
