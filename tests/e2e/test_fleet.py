@@ -162,6 +162,7 @@ def test_kubernetes_manifest_fields(tmp):
     sc = c["securityContext"]
     check(not sc.get("privileged"), "not privileged")
     check_eq(sc.get("allowPrivilegeEscalation"), False, "no privilege escalation")
+    check_eq(sc.get("readOnlyRootFilesystem"), True, "serve writes no file")
     check_eq(sc["capabilities"]["drop"], ["ALL"], "every capability dropped first")
     check_eq(set(sc["capabilities"]["add"]), NEEDED_CAPS, "capabilities added")
     check_eq(c["command"], ["/usr/sbin/porthog"], "command: where the .deb installs porthog")

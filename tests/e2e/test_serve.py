@@ -2,6 +2,7 @@
 """porthog serve on the real kernel: exposition checked by promtool, scraped by a real
 Prometheus (rules from docs/alerts.yml loaded), and abused by slow and broken clients."""
 import http.client
+import http.server
 import json
 import os
 import re
@@ -451,15 +452,19 @@ def test_alert_rules(tmp):
 
 
 class Prometheus:
-    def __init__(self, tmp, target):
+    """extra_jobs: {job name: target} scraped besides porthog."""
+
+    def __init__(self, tmp, target, extra_jobs=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cfg = os.path.join(tmp, "prom.yml")
         with open(cfg, "w") as f:
             f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
                     f"rule_files: [{json.dumps(ALERTS)}]\n"
-                    "scrape_configs:\n  - job_name: porthog\n"
-                    f"    static_configs:\n      - targets: [{json.dumps(target)}]\n")
+                    "scrape_configs:\n")
+            for job, t in [("porthog", target)] + list((extra_jobs or {}).items()):
+                f.write(f"  - job_name: {job}\n"
+                        f"    static_configs:\n      - targets: [{json.dumps(t)}]\n")
         self.log = os.path.join(tmp, "prometheus.log")
         self.proc = subprocess.Popen(
             [PROMETHEUS, f"--config.file={cfg}", f"--storage.tsdb.path={tmp}/data",
@@ -585,6 +590,37 @@ def dashboard():
     return d, tv
 
 
+class KubeStateMetrics:
+    """What kube-state-metrics says of one pod, to test the joins of the README:
+    kube_pod_info with the pod's uid, kube_pod_container_info with its container id."""
+
+    def __init__(self, pod_uid, container_id):
+        body = ("# TYPE kube_pod_info gauge\n"
+                f'kube_pod_info{{namespace="shop",pod="web-7d9f6",uid="{pod_uid}",'
+                'node="node-1",host_network="false"} 1\n'
+                "# TYPE kube_pod_container_info gauge\n"
+                f'kube_pod_container_info{{namespace="shop",pod="web-7d9f6",uid="{pod_uid}",'
+                f'container="web",container_id="containerd://{container_id}"}} 1\n').encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
 def grafana_expand(expr, chosen):
     """What Grafana sends Prometheus: variables replaced by the chosen values; the rate
     interval as on a dashboard zoomed out to a few hours, so that it spans the whole test."""
@@ -598,19 +634,23 @@ def grafana_expand(expr, chosen):
 def test_grafana_dashboard(tmp):
     """Every query of deploy/grafana/porthog.json, its variables' included, against a real
     Prometheus scraping porthog while a client in a pod's cgroup leaks: each parses and
-    returns data, and the data is the leak's."""
+    returns data, and the data is the leak's. The README's joins with kube-state-metrics
+    (a stand-in serving one pod's kube_pod_info and kube_pod_container_info) name the pod."""
     d, tv = dashboard()
     name, rel, pod_uid, cid = shapes()[0]
     cg = Cgroups([rel])
     ns = Netns("phsrv5", 41000, 41063)
-    prom = None
+    prom = ksm = None
     try:
         # this namespace only: the findings are the leak's, not other tests'
         ph = Serve(tmp, ["--interval", "0.5", "--netns", str(ns.inode)])
-        prom = Prometheus(tmp, f"127.0.0.1:{ph.port}")
+        ksm = KubeStateMetrics(pod_uid, cid)
+        prom = Prometheus(tmp, f"127.0.0.1:{ph.port}",
+                          {"kube-state-metrics": f"127.0.0.1:{ksm.port}"})
         wait_for(lambda: prom.query('up{job="porthog"}') == [(
             {"__name__": "up", "instance": f"127.0.0.1:{ph.port}", "job": "porthog"}, "1")],
             30, "the first scrape")
+        wait_for(lambda: prom.query("kube_pod_info"), 30, "the first kube-state-metrics scrape")
         srv = Server(ns, tmp)
         Client(ns, tmp, srv, "pooled", ["--count", "20"])
         # slow enough that Prometheus sees the failure counter grow from 0
@@ -663,8 +703,21 @@ def test_grafana_dashboard(tmp):
             check_eq(lost, 0, "no lost events, rate 0")
         for ref, v in (("A", 41000), ("B", 41063), ("C", 64)):
             check_eq(one_value(("Port range per namespace", ref), netns=n), v, f"range {ref}")
+        # the README's joins with kube-state-metrics name the pod and the container
+        with open(os.path.join(ROOT, "README.md")) as f:
+            readme = f.read()
+        joins = re.findall(r"```promql\n(.*?)```", readme, re.S)
+        check_eq(len(joins), 2, "the README's PromQL joins")
+        got = [(m["namespace"], m["pod"], m["node"], m["pod_uid"], v)
+               for m, v in prom.query(joins[0])]
+        check_eq(got, [("shop", "web-7d9f6", "node-1", pod_uid, "63")], "pod join")
+        got = [(m["namespace"], m["pod"], m["container_name"], m["container"], v)
+               for m, v in prom.query(joins[1])]
+        check_eq(got, [("shop", "web-7d9f6", "web", cid[:12], "63")], "container join")
         check_eq(ph.stop(), 0, "exit code")
     finally:
+        if ksm:
+            ksm.stop()
         if prom:
             prom.stop()
         kill_leftovers()
