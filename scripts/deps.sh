@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
 	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc
 	libmnl-dev libmicrohttpd-dev libncurses-dev
-	iproute2 procps python3 python3-yaml util-linux tmux dpkg-dev lintian binutils
+	iproute2 procps python3 python3-yaml util-linux tmux dpkg-dev lintian binutils nftables
 	prometheus chromium libbpf-tools bpftrace libclang-rt-14-dev
 )
 

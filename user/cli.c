@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "diagnose.h"
 #include "live.h"
 #include "output.h"
 
@@ -22,6 +23,12 @@ enum {
 	OPT_CGROUP,
 	OPT_POD_UID,
 	OPT_CONTAINER,
+	OPT_MIN_PORTS,
+	OPT_IDLE,
+	OPT_LIGHT_BPS,
+	OPT_SYN_MIN,
+	OPT_DIAG_WARN,
+	OPT_RANGE_MIN,
 };
 
 static const struct argp_option probe_options[] = {
@@ -191,4 +198,58 @@ const struct argp_child ph_view_children[] = {
 	{ &ph_live_argp, 0, "Accounting options:", 2 },
 	{ &ph_filter_argp, 0, "Process filters:", 3 },
 	{},
+};
+
+static const struct argp_option diag_options[] = {
+	{ "min-ports", OPT_MIN_PORTS, "N", 0, "A leak, churn or bind_hog holds at least N ports (default 16)", 4 },
+	{ "idle", OPT_IDLE, "SECONDS", 0, "A connection with no data either way this long is idle (default 30)", 4 },
+	{ "light-bps", OPT_LIGHT_BPS, "BYTES", 0, "A connection carrying at most this many bytes/s is heartbeat-sized (default 256)", 4 },
+	{ "syn-min", OPT_SYN_MIN, "N", 0, "syn_hang: N sockets in SYN_SENT past the first SYN retransmit (default 2)", 4 },
+	{ "crit-pct", OPT_DIAG_WARN, "PCT", 0, "A finding is critical under this headroom (default 20)", 4 },
+	{ "range-min", OPT_RANGE_MIN, "N", 0, "An ip_local_port_range of fewer ports is a finding (default 16384)", 4 },
+	{},
+};
+
+static error_t diag_parse(int key, char *arg, struct argp_state *state)
+{
+	struct ph_diag_opts *o = state->input;
+	long v;
+
+	switch (key) {
+	case OPT_MIN_PORTS:
+		if (parse_long(arg, 1, 65536, &v))
+			argp_error(state, "invalid --min-ports '%s' (1..65536)", arg);
+		o->min_ports = v;
+		break;
+	case OPT_IDLE:
+		if (parse_double(arg, 1, 86400, &o->idle_s))
+			argp_error(state, "invalid --idle '%s' (1..86400)", arg);
+		break;
+	case OPT_LIGHT_BPS:
+		if (parse_double(arg, 0, 1e9, &o->light_bps))
+			argp_error(state, "invalid --light-bps '%s'", arg);
+		break;
+	case OPT_SYN_MIN:
+		if (parse_long(arg, 1, 65536, &v))
+			argp_error(state, "invalid --syn-min '%s' (1..65536)", arg);
+		o->syn_min = v;
+		break;
+	case OPT_DIAG_WARN:
+		if (parse_double(arg, 0, 100, &o->warn_pct))
+			argp_error(state, "invalid --crit-pct '%s' (0..100)", arg);
+		break;
+	case OPT_RANGE_MIN:
+		if (parse_long(arg, 1, 65536, &v))
+			argp_error(state, "invalid --range-min '%s' (1..65536)", arg);
+		o->range_min = v;
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+const struct argp ph_diag_argp = {
+	.options = diag_options,
+	.parser = diag_parse,
 };

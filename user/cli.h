@@ -14,6 +14,7 @@ int cmd_snapshot(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
 
 /* Probe options shared by every tracing command (argp group "Probe options"). */
 extern const struct argp ph_probe_argp;
@@ -33,6 +34,9 @@ extern const struct argp_child ph_live_children[];
  */
 extern const struct argp ph_filter_argp;
 extern const struct argp_child ph_view_children[];
+
+/* Diagnosis thresholds (argp group "Diagnosis options"; input: struct ph_diag_opts). */
+extern const struct argp ph_diag_argp;
 
 /* Parse argv for a subcommand; returns 0 or PH_EXIT_USAGE. */
 int ph_argp_parse(const struct argp *argp, int argc, char **argv, void *input);

@@ -17,8 +17,6 @@
 
 /* Below this age a connection's byte rate says nothing yet. */
 #define RATE_MIN_AGE_S		3.0
-/* Kernel default ip_local_port_range 32768-60999 */
-#define DEFAULT_RANGE		28232
 /* Widening advice: ip_local_port_range "10000 65535" */
 #define WIDE_LO			10000
 #define WIDE_HI			65535
@@ -423,9 +421,9 @@ static bool try_leak(struct diag *d, struct group *g)
 			 g->age_max, g->quiet, g->act_n);
 	snprintf(f->advice, sizeof(f->advice),
 		 "reuse one connection or a pool instead of opening one per request: %u of the "
-		 "%u connections are idle (no data for %.0f s) and %u more carry at most %.0f B/s; "
-		 "a heartbeat keeps a connection open, it does not make it used",
-		 g->idle, g->act_n, o->idle_s, g->quiet - g->idle, o->light_bps);
+		 "%u connections are idle or heartbeat-sized (%u without data for %.0f s, the "
+		 "others at most %.0f B/s); a heartbeat keeps a connection open, it does not make "
+		 "it used", g->quiet, g->act_n, g->idle, o->idle_s, o->light_bps);
 	return true;
 }
 
@@ -728,7 +726,9 @@ static void judge_range(struct diag *d)
 		if (!f)
 			return;
 		set_settings(d, f, ni->inode);
-		f->ports = lost + (narrow && size < DEFAULT_RANGE ? DEFAULT_RANGE - size : 0);
+		f->ev.watched_s = f->ev.open_rate = f->ev.close_rate = NAN;
+		/* the ports connect() cannot have; a narrow range is in capacity and advice */
+		f->ports = lost;
 		f->ev.capacity = nv[i].capacity;
 		f->ev.in_use = nv[i].ports_in_use;
 		f->ev.headroom_pct = worst->headroom_pct;
@@ -964,9 +964,7 @@ void ph_findings_text(FILE *f, const struct ph_finding *fs, size_t n)
 				e->activity_n, e->idle);
 		text_num(f, "bytes/connection p50", e->bytes_p50, "", &first);
 		text_num(f, "youngest", e->age_min_s, " s", &first);
-		if (!isnan(e->age_max_s)) {
-			fprintf(f, ", oldest %s%.0f s", e->age_max_at_least ? ">= " : "", e->age_max_s);
-		}
+		text_num(f, e->age_max_at_least ? "oldest >=" : "oldest", e->age_max_s, " s", &first);
 		if (x->kind == PH_FIND_SYN_HANG)
 			fprintf(f, ", SYNs resent up to %u", e->syn_retrans_max);
 		text_num(f, "headroom", e->headroom_pct, "%", &first);

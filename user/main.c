@@ -11,6 +11,7 @@ static const struct {
 	{ "trace", cmd_trace, "stream connect, connect_failed and close events" },
 	{ "top", cmd_top, "live view of who holds the ephemeral ports" },
 	{ "snapshot", cmd_snapshot, "who holds the ports right now, once, no tracing" },
+	{ "explain", cmd_explain, "why the ports run out, and what to do about it" },
 	{ "record", cmd_record, "capture a trace file (one-shot or flight recorder)" },
 	{ "report", cmd_report, "analyse a trace file (text, JSON, HTML); no root needed" },
 	{ "serve", cmd_serve, "Prometheus exporter" },
@@ -27,6 +28,7 @@ static void usage(FILE *f)
 	fprintf(f, "\nRun 'porthog COMMAND --help' for a command's options.\n\n"
 		"Examples:\n"
 		"  sudo porthog top                    # live: processes and destinations\n"
+		"  sudo porthog explain                # watch 10 s: what is wrong, what to do\n"
 		"  sudo porthog trace --json           # every connect/failure/close as JSON\n"
 		"  sudo porthog record -o ports.phtrace --until-fail=10\n"
 		"  porthog report ports.phtrace --html ports.html\n"

@@ -128,17 +128,36 @@ static void json_dest(FILE *f, const struct ph_dest_view *v, struct ph_acct *a)
 		(unsigned long long)v->failed, v->peak_in_use, ns ? ns->tw_reuse : -1);
 }
 
+void ph_out_netns_json(FILE *f, struct ph_acct *a, __u32 netns)
+{
+	const struct ph_netns_view *nv;
+	size_t nn = ph_acct_netns_views(a, &nv), k = 0;
+
+	fputc('[', f);
+	for (size_t i = 0; i < nn; i++) {
+		const struct ph_netns_info *in = nv[i].info;
+
+		if (netns && in->inode != netns)
+			continue;
+		fprintf(f, "%s{\"inode\":%u,\"range_lo\":%u,\"range_hi\":%u,\"reserved_in_range\":%u,"
+			"\"busy\":%u,\"capacity\":%u,\"ports_in_use\":%u,\"tw_reuse\":%d,"
+			"\"tcp_timestamps\":%d,\"tcp_syn_retries\":%d}",
+			k++ ? "," : "", in->inode, in->range_lo, in->range_hi,
+			in->reserved_in_range, nv[i].busy, nv[i].capacity, nv[i].ports_in_use,
+			in->tw_reuse, in->timestamps, in->syn_retries);
+	}
+	fputc(']', f);
+}
+
 void ph_out_json(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c)
 {
 	const struct ph_proc_view *pv;
 	const struct ph_dest_view *dv;
-	const struct ph_netns_view *nv;
 	struct ph_acct_counts cnt;
-	size_t np, nd, nn, k = 0;
+	size_t np, nd, k = 0;
 
 	np = ph_acct_procs(a, c->sort, &pv);
 	nd = ph_acct_dests(a, &dv);
-	nn = ph_acct_netns_views(a, &nv);
 	ph_acct_counts(a, &cnt);
 	fprintf(f, "{\"ts\":%.6f,\"attach_mode\":", c->ts);
 	json_str(f, c->attach_mode);
@@ -164,20 +183,17 @@ void ph_out_json(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c)
 			fputc(',', f);
 		json_dest(f, &dv[i], a);
 	}
-	fputs("],\"netns\":[", f);
-	k = 0;
-	for (size_t i = 0; i < nn; i++) {
-		const struct ph_netns_info *in = nv[i].info;
+	fputs("],\"netns\":", f);
+	ph_out_netns_json(f, a, c->netns);
+	if (c->diag) {
+		struct ph_finding *fs = NULL;
+		size_t n = ph_diagnose(a, c->diag, &fs);
 
-		if (c->netns && in->inode != c->netns)
-			continue;
-		fprintf(f, "%s{\"inode\":%u,\"range_lo\":%u,\"range_hi\":%u,\"reserved_in_range\":%u,"
-			"\"busy\":%u,\"capacity\":%u,\"ports_in_use\":%u,\"tw_reuse\":%d}",
-			k++ ? "," : "", in->inode, in->range_lo, in->range_hi,
-			in->reserved_in_range, nv[i].busy, nv[i].capacity, nv[i].ports_in_use,
-			in->tw_reuse);
+		fputs(",\"findings\":", f);
+		ph_findings_json(f, fs, n);
+		free(fs);
 	}
-	fputs("]}\n", f);
+	fputs("}\n", f);
 }
 
 static void fmt_eta(double eta, char *buf, size_t len)

@@ -49,6 +49,8 @@ const char *ph_out_diag(const struct ph_finding *fs, size_t n, const struct ph_p
 			char *buf, size_t len, int *sev);
 /* Where a finding is: "10.0.0.1 -> 10.0.0.2:5672", or "netns N" when namespace-wide. */
 void ph_finding_where(const struct ph_finding *f, char *buf, size_t len);
+/* The "netns" array: settings and usage of each namespace (netns 0: all). */
+void ph_out_netns_json(FILE *f, struct ph_acct *a, __u32 netns);
 /* "10.0.0.1 -> 10.0.0.2:5672" */
 void ph_dest_fmt(const struct ph_dest_key *k, char *buf, size_t len);
 

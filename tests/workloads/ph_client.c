@@ -2,7 +2,9 @@
 /*
  * ph_client - TCP client workloads for porthog tests.
  *
- *   leaky:  new connection per request, never closed (port leak)
+ *   leaky:  new connection per request, never closed (port leak);
+ *           --heartbeat S: every S seconds each held connection sends 8 bytes;
+ *           --nonblock --no-wait: keeps connects in progress (SYN_SENT) too
  *   pooled: one connection, many requests
  *   churn:  connect + close (FIN -> TIME_WAIT, or RST -> none)
  *
@@ -51,6 +53,8 @@ struct opts {
 	double hold;		/* seconds, < 0 = until signal */
 	enum close_how close_how;
 	const char *ready_file;
+	double heartbeat;	/* leaky: seconds between heartbeats, 0 = none */
+	bool no_wait;		/* with --nonblock: a connect in progress counts as made */
 };
 
 struct stats {
@@ -60,6 +64,10 @@ struct stats {
 };
 
 static FILE *evlog;
+/* leaky: the connections held open, for --heartbeat */
+static int *held;
+static size_t nheld, held_cap;
+static struct timespec next_beat;
 static struct sockaddr_storage dst;
 static socklen_t dst_len;
 
@@ -69,7 +77,8 @@ static void usage(FILE *f)
 		"usage: %s --addr ADDR --port PORT --mode leaky|pooled|churn\n"
 		"       [--out PATH] [--nonblock] [--bind] [--rate R] [--count N]\n"
 		"       [--fail-count N] [--max-errors N] [--hold SECONDS]\n"
-		"       [--close fin|rst] [--ready-file PATH] [--comm NAME] [--note TEXT]\n",
+		"       [--close fin|rst] [--ready-file PATH] [--comm NAME] [--note TEXT]\n"
+		"       [--heartbeat SECONDS] [--no-wait]\n",
 		prog);
 }
 
@@ -290,6 +299,8 @@ static int do_connect(const struct opts *o, bool *at_bind)
 	if (connect(fd, (struct sockaddr *)&dst, dst_len) == 0)
 		return fd;
 	err = -errno;
+	if (err == -EINPROGRESS && o->no_wait)
+		return fd;
 	if (err == -EINPROGRESS) {
 		err = wait_connect(fd);
 		if (!err)
@@ -336,6 +347,72 @@ static int request(int fd)
 	return 0;
 }
 
+static void hold_fd(int fd)
+{
+	if (nheld == held_cap) {
+		size_t cap = held_cap ? held_cap * 2 : 256;
+		int *n = realloc(held, cap * sizeof(*n));
+
+		if (!n)
+			die_errno("realloc");
+		held = n;
+		held_cap = cap;
+	}
+	held[nheld++] = fd;
+}
+
+static bool ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* Each held connection sends a small heartbeat and drains its echo, when due. */
+static void heartbeat(const struct opts *o)
+{
+	static const char beat[8] = "PING\r\n\r\n";
+	struct timespec now;
+	char buf[256];
+
+	if (o->heartbeat <= 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (ts_before(&now, &next_beat))
+		return;
+	for (size_t i = 0; i < nheld; i++) {
+		send(held[i], beat, sizeof(beat), MSG_NOSIGNAL | MSG_DONTWAIT);
+		while (recv(held[i], buf, sizeof(buf), MSG_DONTWAIT) > 0)
+			;
+	}
+	next_beat = now;
+	ts_add(&next_beat, o->heartbeat);
+}
+
+/* Hold the connections for secs (< 0: until a signal), beating as set. */
+static void hold_connections(const struct opts *o, double secs)
+{
+	struct timespec end;
+
+	if (o->heartbeat <= 0 || !nheld) {
+		if (secs < 0)
+			for (;;)
+				pause();
+		if (secs > 0)
+			sleep_secs(secs);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	ts_add(&end, secs);
+	for (;;) {
+		struct timespec now;
+
+		heartbeat(o);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (secs >= 0 && !ts_before(&now, &end))
+			return;
+		sleep_until(secs >= 0 && ts_before(&end, &next_beat) ? &end : &next_beat);
+	}
+}
+
 static void close_rst(int fd)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
@@ -367,6 +444,7 @@ static void run_loop(const struct opts *o, struct stats *st)
 
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	while (attempts_left(o, st)) {
+		heartbeat(o);
 		if (interval > 0) {
 			sleep_until(&next);
 			ts_add(&next, interval);
@@ -389,11 +467,12 @@ static void run_loop(const struct opts *o, struct stats *st)
 		st->connects++;
 		fprintf(evlog, "connect %d %d\n", local_port(fd), fd);
 		if (o->mode == MODE_LEAKY) {
-			int err = request(fd);
+			int err = o->no_wait ? 0 : request(fd);
 
 			if (err)
 				fprintf(evlog, "error %d\n", -err);
 			/* fd stays open on purpose */
+			hold_fd(fd);
 		} else if (o->close_how == CLOSE_RST) {
 			close_rst(fd);
 		} else {
@@ -452,6 +531,8 @@ int main(int argc, char **argv)
 		{ "ready-file",	required_argument, NULL, 'r' },
 		{ "comm",	required_argument, NULL, 'c' },	/* prctl(PR_SET_NAME) */
 		{ "note",	required_argument, NULL, 'T' },	/* ignored: text for argv */
+		{ "heartbeat",	required_argument, NULL, 'b' },
+		{ "no-wait",	no_argument,	   NULL, 'W' },
 		{ "help",	no_argument,	   NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -462,7 +543,7 @@ int main(int argc, char **argv)
 	char line[64];
 	int c;
 
-	while ((c = getopt_long(argc, argv, "a:p:m:o:NBR:n:f:E:H:C:r:c:T:h",
+	while ((c = getopt_long(argc, argv, "a:p:m:o:NBR:n:f:E:H:C:r:c:T:b:Wh",
 				lopts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
@@ -524,6 +605,12 @@ int main(int argc, char **argv)
 			break;
 		case 'T':
 			break;
+		case 'W':
+			o.no_wait = true;
+			break;
+		case 'b':
+			o.heartbeat = parse_double(optarg, 0.01, 3600, "heartbeat");
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -567,11 +654,6 @@ int main(int argc, char **argv)
 		write_ready(o.ready_file, line);
 	}
 
-	if (o.hold < 0) {
-		for (;;)
-			pause();
-	}
-	if (o.hold > 0)
-		sleep_secs(o.hold);
+	hold_connections(&o, o.hold);
 	return 0;
 }

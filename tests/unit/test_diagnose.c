@@ -1,0 +1,450 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The classifier on synthetic tables: events and socket activity fed to the engine. */
+#include <arpa/inet.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "unit.h"
+#include "account.h"
+#include "diagnose.h"
+
+#define NS	4026531999u
+#define SEC	1000000000ULL
+#define T0	(1000 * SEC)
+
+static struct ph_acct *acct_range(__u16 lo, __u16 hi, int tw_reuse)
+{
+	struct ph_acct_opts o;
+	struct ph_netns_info ni = {
+		.inode = NS, .range_lo = lo, .range_hi = hi, .tw_reuse = tw_reuse,
+		.timestamps = 1, .syn_retries = 6,
+	};
+	struct ph_acct *a;
+
+	ph_acct_opts_init(&o);
+	a = ph_acct_new(&o);
+	ph_acct_netns(a, &ni);
+	return a;
+}
+
+static struct ph_event ev(__u8 type, __u32 pid, const char *daddr, __u16 dport, __u16 sport,
+			  __u64 ts)
+{
+	struct ph_event e = {
+		.ts_ns = ts, .pid = pid, .tid = pid, .netns = NS, .family = AF_INET,
+		.type = type, .sport = sport, .dport = dport, .start_ns = pid * SEC,
+	};
+
+	inet_pton(AF_INET, "10.0.0.1", e.saddr);
+	inet_pton(AF_INET, daddr, e.daddr);
+	snprintf(e.comm, sizeof(e.comm), "app%u", pid);
+	if (type == PH_EV_CONNECT_FAILED)
+		e.err = 99;
+	return e;
+}
+
+/* The socket of event e, as a walk at ts saw it: state and traffic. */
+static void walk_seen(struct ph_acct *a, const struct ph_event *e, __u8 state, __u64 bytes,
+		      __u32 idle_ms, __u8 retrans, __u64 ts)
+{
+	struct ph_sock_entry s = {
+		.netns = e->netns, .family = e->family, .state = state, .sport = e->sport,
+		.dport = e->dport, .owner = { .pid = e->pid, .start = start_ticks(e->start_ns) },
+		.opened_ns = e->ts_ns,
+		.act = { .ts_ns = ts, .bytes_acked = bytes / 2, .bytes_received = bytes - bytes / 2,
+			 .tx_idle_ms = idle_ms, .rx_idle_ms = idle_ms, .retrans = retrans,
+			 .flags = PH_SR_ACTIVITY },
+	};
+
+	memcpy(s.saddr, e->saddr, 16);
+	memcpy(s.daddr, e->daddr, 16);
+	ph_acct_add_sock(a, &s);
+}
+
+static size_t diagnose(struct ph_acct *a, __u64 now, struct ph_finding **fs)
+{
+	struct ph_diag_opts o;
+
+	ph_diag_opts_init(&o);
+	ph_acct_tick(a, now);
+	return ph_diagnose(a, &o, fs);
+}
+
+static const struct ph_finding *find(const struct ph_finding *fs, size_t n,
+				     enum ph_find_kind k, __u32 pid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fs[i].kind == k && fs[i].pid == pid)
+			return &fs[i];
+	return NULL;
+}
+
+/* Nothing names pid, alone or in a pids list. */
+static bool unflagged(const struct ph_finding *fs, size_t n, __u32 pid)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (fs[i].pid == pid)
+			return false;
+		for (__u32 j = 0; j < fs[i].npids && j < PH_FIND_PIDS; j++)
+			if (fs[i].pids[j] == pid)
+				return false;
+	}
+	return true;
+}
+
+/* 40 connections at 4/s to the broker, each carrying a heartbeat: a leak. */
+UNIT_TEST(diagnose_heartbeat_leak)
+{
+	struct ph_acct *a = acct_range(32768, 60999, 0);
+	__u64 now = T0 + 20 * SEC;
+	struct ph_finding *fs = NULL;
+	const struct ph_finding *f;
+	size_t n;
+
+	for (int i = 0; i < 40; i++) {
+		struct ph_event e = ev(PH_EV_CONNECT, 100, "10.0.0.5", 5672, 40000 + i,
+				       T0 + i * SEC / 4);
+
+		ph_acct_event(a, &e);
+		/* 8 bytes each way a second */
+		walk_seen(a, &e, PH_ST_ESTABLISHED, 16 * (now - e.ts_ns) / SEC, 400, 0, now);
+	}
+	n = diagnose(a, now, &fs);
+	f = find(fs, n, PH_FIND_LEAK, 100);
+	CHECK(f != NULL);
+	if (f) {
+		CHECK_EQ_INT(f->ports, 40);
+		CHECK_EQ_INT(f->dport, 5672);
+		CHECK_EQ_INT(f->ev.opened, 40);
+		CHECK_EQ_INT(f->ev.closed, 0);
+		CHECK_EQ_INT(f->ev.quiet, 40);
+		CHECK(!strcmp(f->comm, "app100"));
+		CHECK(strstr(f->advice, "heartbeat") != NULL);
+		CHECK(f->ev.age_max_s >= 19 && f->ev.age_min_s <= 11);
+	}
+	CHECK(find(fs, n, PH_FIND_CHURN, 100) == NULL);
+	free(fs);
+	ph_acct_free(a);
+}
+
+/*
+ * Healthy: one pooled connection with thousands of requests, and 40
+ * long-lived connections that each carry real traffic. Neither is flagged.
+ */
+UNIT_TEST(diagnose_healthy_clients_not_flagged)
+{
+	struct ph_acct *a = acct_range(32768, 60999, 0);
+	__u64 now = T0 + 60 * SEC;
+	struct ph_finding *fs = NULL;
+	struct ph_event e;
+	size_t n;
+
+	e = ev(PH_EV_CONNECT, 200, "10.0.0.5", 6379, 33000, T0);
+	ph_acct_event(a, &e);
+	walk_seen(a, &e, PH_ST_ESTABLISHED, 5000000, 5, 0, now);
+	for (int i = 0; i < 40; i++) {
+		e = ev(PH_EV_CONNECT, 201, "10.0.0.6", 5432, 34000 + i, T0 + i * SEC);
+		ph_acct_event(a, &e);
+		walk_seen(a, &e, PH_ST_ESTABLISHED, 200000 * (60 - i), 100, 0, now);
+	}
+	n = diagnose(a, now, &fs);
+	CHECK(unflagged(fs, n, 200));
+	CHECK(unflagged(fs, n, 201));
+	CHECK_EQ_INT(n, 0);
+	free(fs);
+	ph_acct_free(a);
+}
+
+/* An idle pool opened at once is not growing: no leak from one look either. */
+UNIT_TEST(diagnose_idle_pool_opened_at_once_not_a_leak)
+{
+	struct ph_acct *a = acct_range(32768, 60999, 0);
+	__u64 now = T0 + 5 * SEC;
+	struct ph_finding *fs = NULL;
+	size_t n;
+
+	for (int i = 0; i < 30; i++) {
+		struct ph_event e = ev(PH_EV_CONNECT, 300, "10.0.0.7", 5432, 35000 + i, T0);
+		struct ph_sock_entry s = {
+			.netns = NS, .family = AF_INET, .state = PH_ST_ESTABLISHED,
+			.sport = e.sport, .dport = e.dport, .owner = { .pid = 300, .start = 300 },
+			.act = { .ts_ns = now, .tx_idle_ms = 600000, .rx_idle_ms = 600000,
+				 .bytes_acked = 100, .flags = PH_SR_ACTIVITY },
+		};
+
+		memcpy(s.saddr, e.saddr, 16);
+		memcpy(s.daddr, e.daddr, 16);
+		ph_acct_add_sock(a, &s);	/* older than porthog: no connect seen */
+	}
+	n = diagnose(a, now, &fs);
+	CHECK(unflagged(fs, n, 300));
+	free(fs);
+	ph_acct_free(a);
+}
+
+/* Idle connections whose idle times spread from seconds to minutes: a leak at one look. */
+UNIT_TEST(diagnose_leak_from_idle_ages_one_look)
+{
+	struct ph_acct *a = acct_range(32768, 60999, 0);
+	__u64 now = T0 + 1 * SEC;
+	struct ph_finding *fs = NULL;
+	const struct ph_finding *f;
+	size_t n;
+
+	for (int i = 0; i < 30; i++) {
+		struct ph_event e = ev(PH_EV_CONNECT, 310, "10.0.0.7", 5672, 35000 + i, T0);
+		struct ph_sock_entry s = {
+			.netns = NS, .family = AF_INET, .state = PH_ST_ESTABLISHED,
+			.sport = e.sport, .dport = e.dport, .owner = { .pid = 310, .start = 310 },
+			.act = { .ts_ns = now, .tx_idle_ms = 10000 * (i + 1),
+				 .rx_idle_ms = 10000 * (i + 1), .bytes_acked = 100,
+				 .flags = PH_SR_ACTIVITY },
+		};
+
+		memcpy(s.saddr, e.saddr, 16);
+		memcpy(s.daddr, e.daddr, 16);
+		ph_acct_add_sock(a, &s);
+	}
+	n = diagnose(a, now, &fs);
+	f = find(fs, n, PH_FIND_LEAK, 310);
+	CHECK(f != NULL);
+	if (f) {
+		CHECK(f->ev.age_max_at_least);
+		CHECK(f->ev.age_max_s >= 300);
+		CHECK_EQ_INT(f->ev.idle, 28);	/* 30 s and more */
+	}
+	free(fs);
+	ph_acct_free(a);
+}
+
+/* 20 connections a second, 50 ms each, closed by this side: churn. */
+UNIT_TEST(diagnose_churn_cites_tw_reuse)
+{
+	struct ph_acct *a = acct_range(32768, 60999, 2);
+	__u64 now = T0 + 10 * SEC;
+	struct ph_finding *fs = NULL;
+	const struct ph_finding *f;
+	size_t n;
+
+	for (int i = 0; i < 200; i++) {
+		__u64 t = T0 + i * SEC / 20;
+		struct ph_event c = ev(PH_EV_CONNECT, 400, "10.0.0.8", 80, 36000 + i, t);
+		struct ph_event x = ev(PH_EV_CLOSE, 400, "10.0.0.8", 80, 36000 + i, t + SEC / 20);
+
+		x.flags = PH_F_TIME_WAIT;
+		ph_acct_event(a, &c);
+		ph_acct_event(a, &x);
+	}
+	n = diagnose(a, now, &fs);
+	f = find(fs, n, PH_FIND_CHURN, 400);
+	CHECK(f != NULL);
+	if (f) {
+		CHECK_EQ_INT(f->ports, 200);
+		CHECK(fabs(f->ev.life_p50_s - 0.05) < 0.001);
+		CHECK(fabs(f->ev.tw_share - 1) < 1e-9);
+		CHECK(fabs(f->ev.open_rate - 20) < 0.1);
+		/* a remote destination: tw_reuse 2 does not apply */
+		CHECK(strstr(f->advice, "loopback only") != NULL);
+	}
+	CHECK(find(fs, n, PH_FIND_LEAK, 400) == NULL);
+	free(fs);
+	ph_acct_free(a);
+}
+
+/* The peer closes first (no TIME_WAIT here): not churn of this side. */
+UNIT_TEST(diagnose_peer_closes_first_not_churn)
+{
+	struct ph_acct *a = acct_range(32768, 60999, 0);
+	struct ph_finding *fs = NULL;
+	size_t n;
+
+	for (int i = 0; i < 200; i++) {
+		__u64 t = T0 + i * SEC / 20;
+		struct ph_event c = ev(PH_EV_CONNECT, 410, "10.0.0.8", 80, 36000 + i, t);
+		struct ph_event x = ev(PH_EV_CLOSE, 410, "10.0.0.8", 80, 36000 + i, t + SEC / 20);
+
+		ph_acct_event(a, &c);
+		ph_acct_event(a, &x);
+	}
+	n = diagnose(a, T0 + 10 * SEC, &fs);
+	CHECK(unflagged(fs, n, 410));
+	free(fs);
+	ph_acct_free(a);
+}
+
+/* SYNs resent, no answer: syn_hang, with the timeout tcp_syn_retries implies. */
+UNIT_TEST(diagnose_syn_hang)
+{
+	struct ph_acct *a = acct_range(32768, 60999, 0);
+	__u64 now = T0 + 4 * SEC;
+	struct ph_finding *fs = NULL;
+	const struct ph_finding *f;
+	size_t n;
+
+	for (int i = 0; i < 5; i++) {
+		struct ph_event e = ev(PH_EV_CONNECT, 500, "10.0.0.9", 443, 37000 + i, T0);
+
+		e.flags = PH_F_SYN_SENT;
+		ph_acct_event(a, &e);
+		walk_seen(a, &e, PH_ST_SYN_SENT, 0, 4000, 2, now);
+	}
+	n = diagnose(a, now, &fs);
+	f = find(fs, n, PH_FIND_SYN_HANG, 500);
+	CHECK(f != NULL);
+	if (f) {
+		CHECK_EQ_INT(f->ports, 5);
+		CHECK_EQ_INT(f->ev.syn_retrans_max, 2);
+		CHECK(fabs(f->ev.syn_timeout_s - 127) < 1e-9);
+		CHECK(strstr(f->advice, "tcp_syn_retries is 6 here: a connect gives up after 127 s"));
+	}
+	free(fs);
+	ph_acct_free(a);
+}
+
+/* bind() before connect() to several destinations: one bind_hog for the process. */
+UNIT_TEST(diagnose_bind_hog)
+{
+	struct ph_acct *a = acct_range(32768, 60999, 0);
+	struct ph_finding *fs = NULL;
+	const struct ph_finding *f;
+	size_t n;
+
+	for (int i = 0; i < 30; i++) {
+		struct ph_event e = ev(PH_EV_CONNECT, 600, i % 2 ? "10.0.1.1" : "10.0.1.2", 80,
+				       38000 + i, T0 + i * SEC / 10);
+
+		e.flags = PH_F_BOUND;
+		ph_acct_event(a, &e);
+	}
+	n = diagnose(a, T0 + 5 * SEC, &fs);
+	f = find(fs, n, PH_FIND_BIND_HOG, 600);
+	CHECK(f != NULL);
+	if (f) {
+		CHECK_EQ_INT(f->ports, 30);
+		CHECK(strstr(f->summary, "2 destinations") != NULL);
+		CHECK(strstr(f->advice, "IP_BIND_ADDRESS_NO_PORT") != NULL);
+	}
+	free(fs);
+	ph_acct_free(a);
+}
+
+/* Process 701 fails while 700 holds the range: 701 is a victim naming 700. */
+UNIT_TEST(diagnose_victim_names_holder)
+{
+	struct ph_acct *a = acct_range(41000, 41063, 0);
+	__u64 now = T0 + 10 * SEC;
+	struct ph_finding *fs = NULL;
+	const struct ph_finding *f;
+	struct ph_event e;
+	size_t n;
+
+	for (int i = 0; i < 64; i++) {
+		e = ev(PH_EV_CONNECT, 700, "10.0.0.5", 5672, 41000 + i, T0 + i * SEC / 10);
+		ph_acct_event(a, &e);
+		walk_seen(a, &e, PH_ST_ESTABLISHED, 10, 2000, 0, now);
+	}
+	for (int i = 0; i < 3; i++) {
+		e = ev(PH_EV_CONNECT_FAILED, 701, "10.0.0.5", 5672, 0, T0 + 8 * SEC + i);
+		memset(e.saddr, 0, 16);		/* a failed connect may have none */
+		ph_acct_event(a, &e);
+	}
+	n = diagnose(a, now, &fs);
+	f = find(fs, n, PH_FIND_VICTIM, 701);
+	CHECK(f != NULL);
+	if (f) {
+		CHECK_EQ_INT(f->severity, PH_SEV_CRITICAL);
+		CHECK_EQ_INT(f->ev.failed, 3);
+		CHECK_EQ_INT(f->ports, 0);
+		CHECK_EQ_INT(f->ev.nholders, 1);
+		CHECK_EQ_INT(f->ev.holders[0].pid, 700);
+		CHECK_EQ_INT(f->ev.holders[0].ports, 64);
+		CHECK_EQ_INT(f->ev.holders[0].kind, PH_FIND_LEAK);
+		CHECK(strstr(f->advice, "PID 700 (64 ports)") != NULL);
+	}
+	/* the holder itself is not a victim of its own failures */
+	CHECK(find(fs, n, PH_FIND_VICTIM, 700) == NULL);
+	CHECK(find(fs, n, PH_FIND_RANGE, 0) != NULL);
+	/* ranked: critical first */
+	CHECK_EQ_INT(fs[0].severity, PH_SEV_CRITICAL);
+	free(fs);
+	ph_acct_free(a);
+}
+
+/* Short-lived processes of one command, one connection each: pooled, pid null. */
+UNIT_TEST(diagnose_short_lived_processes_aggregate)
+{
+	struct ph_acct *a = acct_range(32768, 60999, 0);
+	struct ph_finding *fs = NULL;
+	size_t n, k = 0;
+
+	for (int i = 0; i < 100; i++) {
+		__u64 t = T0 + i * SEC / 10;
+		struct ph_event c = ev(PH_EV_CONNECT, 1000 + i, "10.0.0.8", 80, 39000 + i, t);
+		struct ph_event x = ev(PH_EV_CLOSE, 1000 + i, "10.0.0.8", 80, 39000 + i, t + SEC / 50);
+
+		snprintf(c.comm, sizeof(c.comm), "curl");
+		memcpy(x.comm, c.comm, sizeof(c.comm));
+		x.flags = PH_F_TIME_WAIT;
+		ph_acct_event(a, &c);
+		ph_acct_event(a, &x);
+	}
+	n = diagnose(a, T0 + 10 * SEC, &fs);
+	for (size_t i = 0; i < n; i++) {
+		if (fs[i].kind != PH_FIND_CHURN)
+			continue;
+		k++;
+		CHECK_EQ_INT(fs[i].pid, 0);
+		CHECK_EQ_INT(fs[i].npids, 100);
+		CHECK_EQ_INT(fs[i].ports, 100);
+		CHECK(!strcmp(fs[i].comm, "curl"));
+	}
+	CHECK_EQ_INT(k, 1);
+	free(fs);
+	ph_acct_free(a);
+}
+
+UNIT_TEST(diagnose_range_only_when_it_cuts)
+{
+	struct ph_acct *a = acct_range(32768, 60999, 0);
+	struct ph_finding *fs = NULL;
+	struct ph_event e = ev(PH_EV_CONNECT, 800, "10.0.0.5", 80, 40000, T0);
+	size_t n;
+
+	ph_acct_event(a, &e);
+	n = diagnose(a, T0 + SEC, &fs);
+	CHECK(find(fs, n, PH_FIND_RANGE, 0) == NULL);
+	free(fs);
+	ph_acct_free(a);
+
+	a = acct_range(40000, 40999, 0);
+	ph_acct_event(a, &e);
+	n = diagnose(a, T0 + SEC, &fs);
+	CHECK(find(fs, n, PH_FIND_RANGE, 0) != NULL);
+	if (n) {
+		CHECK(strstr(fs[0].summary, "40000-40999 is only 1000 ports") != NULL);
+		CHECK(strstr(fs[0].advice, "ip_local_port_range=\"10000 65535\"") != NULL);
+	}
+	free(fs);
+	ph_acct_free(a);
+}
+
+UNIT_TEST(diagnose_names_and_json)
+{
+	struct ph_finding f = { .kind = PH_FIND_SYN_HANG, .severity = PH_SEV_WARNING };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	CHECK(!strcmp(ph_find_kind_name(PH_FIND_BIND_HOG), "bind_hog"));
+	CHECK(!strcmp(ph_find_kind_label(PH_FIND_SYN_HANG), "HANG"));
+	CHECK(!strcmp(ph_severity_name(PH_SEV_CRITICAL), "critical"));
+	snprintf(f.comm, sizeof(f.comm), "a\"b\x1b");
+	f.ev.headroom_pct = NAN;
+	ph_findings_json(m, &f, 1);
+	fclose(m);
+	CHECK(strstr(buf, "\"kind\":\"syn_hang\",\"severity\":\"warning\",\"pid\":null") != NULL);
+	CHECK(strstr(buf, "\"comm\":\"a\\\"b\\u001b\"") != NULL);
+	CHECK(strstr(buf, "\"headroom_pct\":null") != NULL);
+	free(buf);
+}

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* porthog explain: why the ports run out, and what to do about it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "diagnose.h"
+#include "live.h"
+#include "json.h"
+#include "output.h"
+
+struct explain_env {
+	struct ph_live_opts live;
+	struct ph_diag_opts diag;
+	double duration;
+	bool json;
+};
+
+static const char doc[] =
+"Take a snapshot of every TCP socket, watch connects and closes for --duration\n"
+"seconds, walk the sockets again for their traffic, then say why the ports run\n"
+"out and what to do: one finding per cause, ranked by severity, then ports.\n"
+"Kinds: leak (connections pile up, idle or heartbeat-only), churn (short\n"
+"connections, ports wait in TIME_WAIT), syn_hang (the destination does not\n"
+"answer SYNs), bind_hog (bind() before connect()), victim (connects fail because\n"
+"of other processes), range (host settings cut capacity).\n"
+"Severity: critical while connects fail or headroom is under --crit-pct, warning\n"
+"when the destination fills within an hour, info otherwise.\n"
+"Exit status 0 whether or not there are findings.\n"
+"\v"
+"EXAMPLES:\n"
+"  porthog explain                       # watch 10 s, then explain\n"
+"  porthog explain --duration 60 --json | jq '.findings[0]'\n"
+"  porthog explain --duration 0          # one look, no tracing\n"
+"  porthog explain --netns 4026532481 --min-ports 100\n\n"
+PH_EXIT_CODES_HELP;
+
+static const struct argp_option options[] = {
+	{ "duration", 'd', "SECONDS", 0, "Watch events this long before concluding (default 10; 0: the snapshot only)", 0 },
+	{ "json", 'j', NULL, 0, "One JSON object: findings, netns settings", 0 },
+	{},
+};
+
+static error_t parse_arg(int key, char *arg, struct argp_state *state)
+{
+	struct explain_env *env = state->input;
+
+	switch (key) {
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = &env->live;
+		state->child_inputs[1] = &env->diag;
+		break;
+	case 'd':
+		if (parse_double(arg, 0, 86400, &env->duration))
+			argp_error(state, "invalid --duration '%s' (0..86400)", arg);
+		break;
+	case 'j':
+		env->json = true;
+		break;
+	case ARGP_KEY_ARG:
+		argp_error(state, "unexpected argument '%s'", arg);
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static const struct argp_child children[] = {
+	{ &ph_live_argp, 0, "Accounting options:", 2 },
+	{ &ph_diag_argp, 0, "Diagnosis options:", 4 },
+	{},
+};
+
+static const struct argp argp = {
+	.options = options,
+	.parser = parse_arg,
+	.doc = doc,
+	.children = children,
+};
+
+/* Only findings of the namespace asked for. */
+static size_t filter_netns(struct ph_finding *fs, size_t n, __u32 netns)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!netns || fs[i].netns == netns)
+			fs[k++] = fs[i];
+	return k;
+}
+
+int cmd_explain(int argc, char **argv)
+{
+	struct explain_env env = { .duration = 10 };
+	struct ph_finding *fs = NULL;
+	__u64 end, start;
+	struct ph_live l;
+	size_t n;
+	int err;
+
+	ph_live_opts_init(&env.live);
+	ph_diag_opts_init(&env.diag);
+	err = ph_argp_parse(&argp, argc, argv, &env);
+	if (err)
+		return err;
+	env.live.probe.events = env.duration > 0;
+	err = ph_live_open(&l, &env.live, NULL, NULL);
+	if (err)
+		goto cleanup;
+	install_exit_signals();
+	start = mono_ns();
+	end = start + (__u64)(env.duration * 1e9);
+	if (!env.json && env.duration > 0)
+		fprintf(stderr, "porthog: watching for %.0f s (Ctrl-C concludes early)...\n",
+			env.duration);
+	/* a tick a second: the growth rate behind the ETA needs a history */
+	while (!ph_exiting && mono_ns() < end) {
+		__u64 next = mono_ns() + 1000000000ULL;
+
+		err = ph_live_run_until(&l, next < end ? next : end);
+		if (err) {
+			ph_err("reading events: %s", strerror(-err));
+			err = PH_EXIT_ERR;
+			goto cleanup;
+		}
+		ph_acct_tick(l.acct, mono_ns());
+	}
+	/* the sockets' traffic as it is now */
+	if (env.duration > 0)
+		ph_live_walk(&l, false);
+	ph_acct_tick(l.acct, mono_ns());
+	n = filter_netns(fs, ph_diagnose(l.acct, &env.diag, &fs), env.live.probe.netns);
+	if (env.json) {
+		printf("{\"ts\":%.6f,\"duration_s\":%.3f,\"attach_mode\":", wall_now(),
+		       (mono_ns() - start) / 1e9);
+		json_str(stdout, env.duration > 0 ? ph_live_attach_desc(&l) : "none");
+		printf(",\"snapshot\":\"%s\",\"lost_events\":%llu,\"findings\":",
+		       l.snap == PH_SNAP_DIAG ? "diag" : "iter", (unsigned long long)ph_live_lost(&l));
+		ph_findings_json(stdout, fs, n);
+		fputs(",\"netns\":", stdout);
+		ph_out_netns_json(stdout, l.acct, env.live.probe.netns);
+		fputs("}\n", stdout);
+	} else {
+		printf("porthog explain: %zu finding%s after %.0f s", n, n == 1 ? "" : "s",
+		       (mono_ns() - start) / 1e9);
+		if (ph_live_lost(&l))
+			printf(" (%llu events lost: counts are low)",
+			       (unsigned long long)ph_live_lost(&l));
+		fputs("\n\n", stdout);
+		ph_findings_text(stdout, fs, n);
+		ph_findings_settings_text(stdout, l.acct, fs, n);
+	}
+	err = fflush(stdout) ? PH_EXIT_IO : PH_EXIT_OK;
+cleanup:
+	free(fs);
+	ph_live_close(&l);
+	return err;
+}
