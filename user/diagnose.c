@@ -17,6 +17,8 @@
 
 /* Below this age a connection's byte rate says nothing yet. */
 #define RATE_MIN_AGE_S		3.0
+/* Kernel default ip_local_port_range 32768-60999 */
+#define DEFAULT_RANGE		28232
 /* Widening advice: ip_local_port_range "10000 65535" */
 #define WIDE_LO			10000
 #define WIDE_HI			65535
@@ -727,8 +729,8 @@ static void judge_range(struct diag *d)
 			return;
 		set_settings(d, f, ni->inode);
 		f->ev.watched_s = f->ev.open_rate = f->ev.close_rate = NAN;
-		/* the ports connect() cannot have; a narrow range is in capacity and advice */
-		f->ports = lost;
+		/* ports taken from the range, and those a narrow range lacks against the default */
+		f->ports = lost + (narrow && size < DEFAULT_RANGE ? DEFAULT_RANGE - size : 0);
 		f->ev.capacity = nv[i].capacity;
 		f->ev.in_use = nv[i].ports_in_use;
 		f->ev.headroom_pct = worst->headroom_pct;
