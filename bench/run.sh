@@ -438,13 +438,16 @@ if has_phase snapshot; then
 		wait_sockets "$ns" $((per * P))
 		inuse=$(ip netns exec "$ns" awk '/^TCP:/ {print $3}' /proc/net/sockstat)
 		echo "{\"kind\":\"snaplevel\",\"sockets\":$N,\"inuse\":$inuse,\"procs\":$P}" >>"$RES"
-		cmds=("porthog snapshot" "porthog snapshot --json" "porthog snapshot --snapshot=diag" "ss -tanp" "ss -tan")
+		ino=$(stat -c %i "/run/netns/$ns")
+		cmds=("porthog snapshot" "porthog snapshot --json" "porthog snapshot --snapshot=diag" "ss -tanp" "ss -tan"
+			"porthog snapshot --json --netns NS")
 		[ -z "$PORTHOG_ALT" ] || cmds+=("alt snapshot --json")
 		for ((r = 0; r < SNAP_REPS; r++)); do
 			for ((k = 0; k < ${#cmds[@]}; k++)); do
 				lb=${cmds[$(((k + r) % ${#cmds[@]}))]}
 				case $lb in
-				porthog*) read -r -a argv <<<"$PORTHOG ${lb#porthog }" ;;
+				porthog*) read -r -a argv <<<"$PORTHOG ${lb#porthog }" ;;&
+				*NS) argv[-1]=$ino ;;
 				alt*) read -r -a argv <<<"$PORTHOG_ALT ${lb#alt }" ;;
 				ss*) read -r -a argv <<<"nsenter --net=/run/netns/$ns $lb" ;;
 				esac
