@@ -12,6 +12,7 @@
 struct explain_env {
 	struct ph_live_opts live;
 	struct ph_diag_opts diag;
+	struct ph_proc_filter filter;
 	double duration;
 	bool json;
 };
@@ -32,7 +33,8 @@ static const char doc[] =
 "  porthog explain                       # watch 10 s, then explain\n"
 "  porthog explain --duration 60 --json | jq '.findings[0]'\n"
 "  porthog explain --duration 0          # one look, no tracing\n"
-"  porthog explain --netns 4026532481 --min-ports 100\n\n"
+"  porthog explain --netns 4026532481 --min-ports 100\n"
+"  porthog explain --pod-uid 0b1c2d3e-aaaa-bbbb-cccc-111122223333 --json\n\n"
 PH_EXIT_CODES_HELP;
 
 static const struct argp_option options[] = {
@@ -49,6 +51,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case ARGP_KEY_INIT:
 		state->child_inputs[0] = &env->live;
 		state->child_inputs[1] = &env->diag;
+		state->child_inputs[2] = &env->filter;
 		break;
 	case 'd':
 		if (parse_double(arg, 0, 86400, &env->duration))
@@ -69,6 +72,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 static const struct argp_child children[] = {
 	{ &ph_live_argp, 0, "Accounting options:", 2 },
 	{ &ph_diag_argp, 0, "Diagnosis options:", 4 },
+	{ &ph_filter_argp, 0, "Process filters:", 3 },
 	{},
 };
 
@@ -79,13 +83,15 @@ static const struct argp argp = {
 	.children = children,
 };
 
-/* Only findings of the namespace asked for. */
-static size_t filter_netns(struct ph_finding *fs, size_t n, __u32 netns)
+/* Only findings of the namespace and the processes asked for (as serve's series). */
+static size_t filter_findings(struct ph_finding *fs, size_t n, __u32 netns,
+			      const struct ph_proc_filter *f)
 {
 	size_t k = 0;
 
 	for (size_t i = 0; i < n; i++)
-		if (!netns || fs[i].netns == netns)
+		if ((!netns || fs[i].netns == netns) &&
+		    ph_proc_filter_match(f, fs[i].cgroup[0] ? fs[i].cgroup : NULL))
 			fs[k++] = fs[i];
 	return k;
 }
@@ -130,7 +136,8 @@ int cmd_explain(int argc, char **argv)
 	if (env.duration > 0)
 		ph_live_walk(&l, false);
 	ph_acct_tick(l.acct, mono_ns());
-	n = filter_netns(fs, ph_diagnose(l.acct, &env.diag, &fs), env.live.probe.netns);
+	n = filter_findings(fs, ph_diagnose(l.acct, &env.diag, &fs), env.live.probe.netns,
+			    &env.filter);
 	if (env.json) {
 		printf("{\"ts\":%.6f,\"duration_s\":%.3f,\"attach_mode\":", wall_now(),
 		       (mono_ns() - start) / 1e9);

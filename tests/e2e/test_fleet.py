@@ -119,6 +119,46 @@ def test_pod_and_container_attribution(tmp):
         cg.remove()
 
 
+def sigint_caught(pid):
+    with open(f"/proc/{pid}/status") as f:
+        cgt = [line.split()[1] for line in f if line.startswith("SigCgt:")][0]
+    return int(cgt, 16) & (1 << (2 - 1))
+
+
+def test_explain_names_the_pod(tmp):
+    """A client in one pod leaks the namespace's 64 ports; a client in another pod then
+    fails to connect: porthog explain finds that victim, with its pod UID and container,
+    and --pod-uid keeps only its pod's findings."""
+    sh = shapes()
+    (_, vrel, vpod, vcid), (_, lrel, lpod, _) = sh[0], sh[1]
+    cg = Cgroups([vrel, lrel])
+    ns = Netns("phfleet", 41000, 41063)
+    try:
+        args = ["explain", "--json", "--duration", "600", "--netns", str(ns.inode)]
+        every = Porthog(tmp, args, name="explain")
+        mine = Porthog(tmp, args + ["--pod-uid", vpod], name="explain-pod")
+        srv = Server(ns, tmp)
+        lk = Client(ns, tmp, srv, "leaky", ["--fail-count", "1"], cgroup=cg.path(lrel)[0]).parse()
+        vc = Client(ns, tmp, srv, "pooled", ["--count", "1"], name="victim",
+                    cgroup=cg.path(vrel)[0]).parse()
+        check_eq((len(lk["ports"]), vc["ports"], vc["failures"]), (64, [], [99]),
+                 "the leak takes every port, the victim's connect fails")
+        found = {}
+        for ph in (every, mine):
+            # SIGINT concludes once the watch began (after the start-up walk)
+            wait_for(lambda: sigint_caught(ph.proc.pid), 60, "explain to watch")
+            check_eq(ph.stop(), 0, "explain exit code on SIGINT")
+            found[ph] = [(f["kind"], f["pid"], f["pod_uid"], f["container"])
+                         for f in ph.json_lines()[0]["findings"]]
+        victim = ("victim", vc["pid"], vpod, vcid[:12])
+        check(victim in found[every], f"the victim with its pod and container: {found[every]}")
+        check(any(f[0] == "range" for f in found[every]), "the 64-port range, without --pod-uid")
+        check_eq(found[mine], [victim], "explain --pod-uid: the pod's findings only")
+    finally:
+        ns.delete()
+        cg.remove()
+
+
 def manifest():
     """The objects of deploy/kubernetes/porthog.yaml by kind, and the DaemonSet's container."""
     with open(MANIFEST) as f:
