@@ -122,12 +122,28 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
+/* atomic: the catcher may run nested in tp_set_state on the same CPU */
 static __always_inline void stat_inc(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
 
 	if (v)
-		*v += 1;
+		__sync_fetch_and_add(v, 1);
+}
+
+/*
+ * Map updates can fail in a nested context (a bucket the interrupted program
+ * holds). A refused insert loses the connect: count it. A refused delete
+ * leaves an entry that must not report a close for a reused struct sock.
+ */
+static __always_inline void owner_forget(__u64 key, struct ph_owner *o)
+{
+	long err = bpf_map_delete_elem(&owners, &key);
+
+	if (err && err != -2 /* -ENOENT */) {
+		o->connected = 0;
+		stat_inc(PH_STAT_DELETE_BUSY);
+	}
 }
 
 /*
@@ -200,7 +216,10 @@ static __always_inline void record_owner(const struct sock *sk, bool direct)
 	o.uid = (__u32)bpf_get_current_uid_gid();
 	o.bound_sport = sk_sport(sk, direct);
 	bpf_get_current_comm(o.comm, sizeof(o.comm));
-	bpf_map_update_elem(&owners, &key, &o, BPF_ANY);
+	if (bpf_map_update_elem(&owners, &key, &o, BPF_ANY)) {
+		stat_inc(PH_STAT_OWNER_BUSY);
+		return;
+	}
 	stat_inc(PH_STAT_OWNERS_ADDED);
 }
 
@@ -304,7 +323,7 @@ static __always_inline void hash_connect_done(const struct sock *sk, int ret)
 		return;
 	if (ret) {
 		emit_failure(sk, o, -ret, ST_SYN_SENT, false);
-		bpf_map_delete_elem(&owners, &key);
+		owner_forget(key, o);
 		return;
 	}
 	o->connected = 1;
@@ -352,7 +371,7 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 		if (newstate == ST_CLOSE && tcp_segs_out(sk) == 0 &&
 		    (sk_sport(sk, direct) == 0 || o->bound_sport)) {
 			emit_failure(sk, o, EADDRNOTAVAIL, oldstate, direct);
-			bpf_map_delete_elem(&owners, &key);
+			owner_forget(key, o);
 			return 0;
 		}
 		/* first transition out of SYN_SENT: the port is now known */
@@ -368,19 +387,129 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 			flags |= PH_F_TIME_WAIT;
 		emit(sk, o, PH_EV_CLOSE, 0, oldstate, flags, direct);
 	}
-	bpf_map_delete_elem(&owners, &key);
+	owner_forget(key, o);
 	return 0;
+}
+
+/*
+ * Nesting. The kernel runs a program at most once per CPU at a time: a hit
+ * from a softirq that interrupts tp_set_state on the same CPU is skipped
+ * (counted in its recursion_misses). The catcher, a second program attached
+ * after it to the same tracepoint, runs for that hit.
+ *
+ * The tracepoint calls both programs from the same frame, so both see the
+ * same current->bpf_ctx (the kernel's run context on the stack); a nested hit
+ * has another frame. tp_set_state leaves a note for its hit: frame, socket,
+ * states and a depth, which it raises and the catcher lowers again, so that
+ * hits nested in between leave it as they found it. The catcher takes the
+ * note of its frame back: none, another hit's, or one of another depth (a
+ * stale note whose catcher was skipped) means the kernel skipped
+ * tp_set_state for this hit. No window: each note is written by the run it
+ * describes. Handling a hit twice is harmless (the owner map records what was
+ * reported), so an uncertain case errs towards handling.
+ */
+const volatile bool nest_catch = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ph_nest);
+} nest SEC(".maps");
+
+static __always_inline __u64 run_frame(void)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	return (__u64)BPF_CORE_READ(t, bpf_ctx);
+}
+
+static __always_inline void nest_note(const struct sock *sk, int oldstate, int newstate)
+{
+	__u32 zero = 0, slot = PH_NEST_SLOTS;
+	struct ph_nest *n;
+	__u64 f;
+
+	if (!nest_catch)
+		return;
+	n = bpf_map_lookup_elem(&nest, &zero);
+	if (!n)
+		return;
+	f = run_frame();
+	for (__u32 i = 0; i < PH_NEST_SLOTS; i++) {
+		/* a note left at this frame is stale: its catcher was skipped */
+		if (n->frame[i] == f) {
+			slot = i;
+			break;
+		}
+		if (!n->frame[i] && slot == PH_NEST_SLOTS)
+			slot = i;
+	}
+	if (slot == PH_NEST_SLOTS)
+		slot = n->next++;
+	slot &= PH_NEST_SLOTS - 1;
+	n->frame[slot] = f;
+	n->sk[slot] = (__u64)sk;
+	n->states[slot] = (oldstate & 0xff) << 8 | (newstate & 0xff);
+	n->gen[slot] = ++n->depth;
+}
+
+/* true if the kernel skipped tp_set_state for this hit */
+static __always_inline bool nest_skipped(const struct sock *sk, int oldstate, int newstate)
+{
+	__u32 zero = 0, st = (oldstate & 0xff) << 8 | (newstate & 0xff), depth;
+	struct ph_nest *n;
+	bool ran = false;
+	__u64 f;
+
+	n = bpf_map_lookup_elem(&nest, &zero);
+	if (!n)
+		return false;
+	depth = n->depth;
+	f = run_frame();
+	for (__u32 i = 0; i < PH_NEST_SLOTS; i++) {
+		if (n->frame[i] != f)
+			continue;
+		ran = n->sk[i] == (__u64)sk && n->states[i] == st && n->gen[i] == depth;
+		n->frame[i] = 0;
+		break;
+	}
+	if (ran) {
+		n->depth = depth - 1;
+		return false;
+	}
+	stat_inc(PH_STAT_CAUGHT);
+	return true;
 }
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(tp_set_state, const struct sock *sk, int oldstate, int newstate)
 {
+	nest_note(sk, oldstate, newstate);
 	return handle_set_state(sk, oldstate, newstate, true);
 }
 
 SEC("raw_tp/inet_sock_set_state")
 int BPF_PROG(raw_set_state, const struct sock *sk, int oldstate, int newstate)
 {
+	nest_note(sk, oldstate, newstate);
+	return handle_set_state(sk, oldstate, newstate, false);
+}
+
+/* the catcher: attached after tp_set_state (raw_set_state) */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tp_catch_state, const struct sock *sk, int oldstate, int newstate)
+{
+	if (!nest_skipped(sk, oldstate, newstate))
+		return 0;
+	return handle_set_state(sk, oldstate, newstate, true);
+}
+
+SEC("raw_tp/inet_sock_set_state")
+int BPF_PROG(raw_catch_state, const struct sock *sk, int oldstate, int newstate)
+{
+	if (!nest_skipped(sk, oldstate, newstate))
+		return 0;
 	return handle_set_state(sk, oldstate, newstate, false);
 }
 

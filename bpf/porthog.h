@@ -30,7 +30,24 @@ enum ph_stat {
 	PH_STAT_LOST		= 1,	/* ring buffer reservations that failed */
 	PH_STAT_OWNER_MISS	= 2,	/* port seen for a socket with no recorded owner */
 	PH_STAT_OWNERS_ADDED	= 3,	/* owner map inserts */
-	PH_STAT_MAX		= 4,
+	PH_STAT_CAUGHT		= 4,	/* hits the kernel skipped (nesting) that the catcher handled */
+	PH_STAT_OWNER_BUSY	= 5,	/* owner inserts refused in nested context: a connect lost */
+	PH_STAT_DELETE_BUSY	= 6,	/* owner deletes refused: the entry was neutralized instead */
+	PH_STAT_MAX		= 7,
+};
+
+/*
+ * Per-CPU: the tracepoint hits tp_set_state ran for and the catcher has not
+ * seen yet, keyed by the frame of the kernel's dispatch (current->bpf_ctx).
+ */
+#define PH_NEST_SLOTS		8
+struct ph_nest {
+	__u64 frame[PH_NEST_SLOTS];
+	__u64 sk[PH_NEST_SLOTS];
+	__u32 states[PH_NEST_SLOTS];	/* oldstate << 8 | newstate */
+	__u32 gen[PH_NEST_SLOTS];	/* depth of tp_set_state runs the catcher has not closed */
+	__u32 depth;
+	__u32 next;			/* slot to reuse when all are taken */
 };
 
 /*

@@ -16,6 +16,7 @@ enum {
 	OPT_MAX_SOCKETS,
 	OPT_RINGBUF,
 	OPT_SYSCALL_ERRNO,
+	OPT_NO_NEST_CATCH,
 	OPT_SNAPSHOT,
 	OPT_MAX_PROCS,
 	OPT_RECONCILE,
@@ -38,6 +39,7 @@ static const struct argp_option probe_options[] = {
 	{ "max-sockets", OPT_MAX_SOCKETS, "N", 0, "Bound of tracked sockets, in the kernel and in porthog (default 131072)", 1 },
 	{ "ringbuf-size", OPT_RINGBUF, "BYTES", 0, "Ring buffer size, a power of two (default 4194304)", 1 },
 	{ "syscall-errno", OPT_SYSCALL_ERRNO, NULL, 0, "Also hook connect()'s syscall exit: report its real errno and catch EADDRNOTAVAIL from any path (slows every syscall)", 1 },
+	{ "no-nest-catch", OPT_NO_NEST_CATCH, NULL, 0, "Do not attach the program that catches tracepoint hits the kernel skips while porthog's runs on the same CPU (a little less overhead; those hits are then lost and counted as skipped_events)", 1 },
 	{ "verbose", 'v', NULL, 0, "Pass libbpf's own messages through to stderr", 1 },
 	{},
 };
@@ -75,6 +77,9 @@ static error_t probe_parse(int key, char *arg, struct argp_state *state)
 	case OPT_SYSCALL_ERRNO:
 		o->syscall_errno = true;
 		break;
+	case OPT_NO_NEST_CATCH:
+		o->nest_catch = false;
+		break;
 	case 'v':
 		ph_verbose = true;
 		break;
@@ -102,7 +107,7 @@ int ph_argp_parse(const struct argp *argp, int argc, char **argv, void *input)
 static const struct argp_option live_options[] = {
 	{ "snapshot", OPT_SNAPSHOT, "iter|diag", 0, "How to list existing sockets: BPF iterators (default) or sock_diag + /proc", 2 },
 	{ "max-procs", OPT_MAX_PROCS, "N", 0, "Bound of tracked processes (default 16384)", 2 },
-	{ "reconcile", OPT_RECONCILE, "SECONDS", 0, "Re-walk all sockets this often to repair what lost events broke (default 30; 0 = never; a loss triggers one at once)", 2 },
+	{ "reconcile", OPT_RECONCILE, "SECONDS", 0, "Re-walk all sockets this often to repair what lost events broke (default 30; 0 = never; a loss that could have changed the table triggers one, at most 5% of a CPU)", 2 },
 	{ "eta-window", OPT_ETA_WINDOW, "SECONDS", 0, "Window of the growth rate behind eta_s (default 30)", 2 },
 	{},
 };

@@ -24,6 +24,7 @@ struct ph_probe {
 	int iter_files;
 	enum ph_backend backend;
 	unsigned int hz;
+	bool nest_catch;
 	char desc[64];
 	ph_event_fn fn;
 	void *ctx;
@@ -90,6 +91,7 @@ void ph_probe_opts_init(struct ph_probe_opts *o)
 	o->events = true;
 	o->iterators = true;
 	o->sock_activity = true;
+	o->nest_catch = true;
 }
 
 /* Classic tracepoints need their ids from tracefs, which may not be mounted. */
@@ -128,8 +130,13 @@ static void set_autoload(struct porthog_bpf *skel, const char *const *names, siz
 	}
 }
 
+static struct bpf_program *catcher_prog(struct porthog_bpf *skel, enum close_variant cv)
+{
+	return cv == CLOSE_TP_BTF ? skel->progs.tp_catch_state : skel->progs.raw_catch_state;
+}
+
 static void select_programs(struct porthog_bpf *skel, enum ph_backend b, enum close_variant cv,
-			    bool events, bool iterators, bool syscall_errno)
+			    bool events, bool iterators, bool syscall_errno, bool nest_catch)
 {
 	struct bpf_program *prog;
 
@@ -148,6 +155,7 @@ static void select_programs(struct porthog_bpf *skel, enum ph_backend b, enum cl
 						  skel->progs.raw_retransmit, true);
 		bpf_program__set_autoload(skel->progs.sys_enter_connect, syscall_errno);
 		bpf_program__set_autoload(skel->progs.sys_exit_connect, syscall_errno);
+		bpf_program__set_autoload(catcher_prog(skel, cv), nest_catch);
 	}
 	if (iterators) {
 		bpf_program__set_autoload(skel->progs.iter_tcp, true);
@@ -248,6 +256,28 @@ static unsigned int measure_hz(void)
 	return best;
 }
 
+static int attach_prog(struct porthog_bpf *skel, struct bpf_program *prog, enum ph_backend b,
+		       char *why, size_t len)
+{
+	struct bpf_link *link = bpf_program__attach(prog);
+	int err;
+
+	if (!link) {
+		err = -errno;
+		snprintf(why, len, "attach %s failed: %s%s", bpf_program__section_name(prog),
+			 strerror(-err), errno_hint(b, false, -err));
+		return err;
+	}
+	/* the skeleton owns its link slots and destroys them with it */
+	for (size_t i = 0; i < (size_t)skel->skeleton->prog_cnt; i++) {
+		if (*skel->skeleton->progs[i].prog == prog) {
+			*skel->skeleton->progs[i].link = link;
+			break;
+		}
+	}
+	return 0;
+}
+
 /*
  * One complete attempt: open -> set rodata and map sizes -> load -> attach.
  * On failure everything is torn down and a one-line reason is left in why.
@@ -256,8 +286,10 @@ static int try_backend(struct ph_probe *p, const struct ph_probe_opts *o, enum p
 		       enum close_variant cv, bool attach, char *why, size_t len)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo);
+	struct bpf_program *catcher;
 	struct porthog_bpf *skel;
 	char kconfig[32];
+	bool nest;
 	int err;
 
 	/* CONFIG_HZ converts the walk's jiffies: measured where no config is readable */
@@ -294,7 +326,9 @@ static int try_backend(struct ph_probe *p, const struct ph_probe_opts *o, enum p
 		bpf_map__set_max_entries(skel->maps.pending, 1);
 		bpf_map__set_max_entries(skel->maps.connect_args, 1);
 	}
-	select_programs(skel, b, cv, o->events, o->iterators, o->syscall_errno);
+	nest = o->events && o->nest_catch;
+	skel->rodata->nest_catch = nest;
+	select_programs(skel, b, cv, o->events, o->iterators, o->syscall_errno, nest);
 
 	err = porthog_bpf__load(skel);
 	if (err) {
@@ -304,30 +338,25 @@ static int try_backend(struct ph_probe *p, const struct ph_probe_opts *o, enum p
 	if (attach) {
 		struct bpf_program *prog;
 
+		/* the catcher must run after tp_set_state on each hit: attach it last */
+		catcher = catcher_prog(skel, cv);
 		bpf_object__for_each_program(prog, skel->obj) {
-			struct bpf_link *link;
-			if (!bpf_program__autoload(prog))
+			if (prog == catcher || !bpf_program__autoload(prog))
 				continue;
-			link = bpf_program__attach(prog);
-			if (!link) {
-				err = -errno;
-				snprintf(why, len, "attach %s failed: %s%s",
-					 bpf_program__section_name(prog), strerror(-err),
-					 errno_hint(b, false, -err));
+			err = attach_prog(skel, prog, b, why, len);
+			if (err)
 				goto fail;
-			}
-			/* the skeleton owns its link slots and destroys them with it */
-			for (size_t i = 0; i < (size_t)skel->skeleton->prog_cnt; i++) {
-				if (*skel->skeleton->progs[i].prog == prog) {
-					*skel->skeleton->progs[i].link = link;
-					break;
-				}
-			}
+		}
+		if (nest) {
+			err = attach_prog(skel, catcher, b, why, len);
+			if (err)
+				goto fail;
 		}
 	}
 	p->skel = skel;
 	p->backend = b;
 	p->hz = skel->kconfig->CONFIG_HZ;
+	p->nest_catch = nest;
 	snprintf(p->desc, sizeof(p->desc), "%s%s", ph_backend_name(b),
 		 !o->events ? "" : cv == CLOSE_TP_BTF ? "" : "+raw_tp");
 	return 0;
@@ -464,7 +493,6 @@ void ph_probe_stats(struct ph_probe *p, __u64 out[PH_STAT_MAX])
 {
 	int ncpu = libbpf_num_possible_cpus();
 	__u64 vals[ncpu > 0 ? ncpu : 1];
-	struct bpf_program *prog;
 	int fd;
 
 	memset(out, 0, PH_STAT_MAX * sizeof(out[0]));
@@ -477,18 +505,53 @@ void ph_probe_stats(struct ph_probe *p, __u64 out[PH_STAT_MAX])
 		for (int c = 0; c < ncpu; c++)
 			out[k] += vals[c];
 	}
-	/*
-	 * A tracepoint hit while the same program already runs on that CPU (a
-	 * softirq interrupting it) is skipped by the kernel: an event lost too.
-	 */
-	bpf_object__for_each_program(prog, p->skel->obj) {
-		struct bpf_prog_info info = {};
-		__u32 len = sizeof(info);
-		int pfd = bpf_program__fd(prog);
+}
 
-		if (pfd >= 0 && !bpf_obj_get_info_by_fd(pfd, &info, &len))
-			out[PH_STAT_LOST] += info.recursion_misses;
+static __u64 prog_misses(struct bpf_program *prog)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	int fd = bpf_program__fd(prog);
+
+	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+		return 0;
+	return info.recursion_misses;
+}
+
+/*
+ * A tracepoint hit while the same program already runs on that CPU (a softirq
+ * interrupting it) is skipped by the kernel and counted in its
+ * recursion_misses. Those of tp_set_state that the catcher ran for are no
+ * loss; the catcher's own misses are none either (tp_set_state ran for those
+ * hits), nor are the SYN retransmit hook's (the next retransmit or state
+ * change reports the connect).
+ */
+void ph_probe_losses(struct ph_probe *p, struct ph_losses *out)
+{
+	struct porthog_bpf *skel = p->skel;
+	__u64 st[PH_STAT_MAX], misses = 0;
+	struct bpf_program *prog;
+
+	memset(out, 0, sizeof(*out));
+	if (!skel)
+		return;
+	ph_probe_stats(p, st);
+	bpf_object__for_each_program(prog, skel->obj) {
+		if (prog == skel->progs.tp_catch_state || prog == skel->progs.raw_catch_state ||
+		    prog == skel->progs.tp_retransmit || prog == skel->progs.raw_retransmit ||
+		    !bpf_program__autoload(prog))
+			continue;
+		misses += prog_misses(prog);
 	}
+	out->ringbuf = st[PH_STAT_LOST];
+	out->caught = st[PH_STAT_CAUGHT];
+	/* a refused owner insert loses that connect, like a skipped hit */
+	out->skipped = (misses > out->caught ? misses - out->caught : 0) + st[PH_STAT_OWNER_BUSY];
+}
+
+bool ph_probe_nest_catch(const struct ph_probe *p)
+{
+	return p->nest_catch;
 }
 
 enum ph_backend ph_probe_backend(const struct ph_probe *p)

@@ -4,6 +4,7 @@
 #define PH_PROBE_H
 
 #include "common.h"
+#include "losses.h"
 #include "porthog.h"
 
 struct ph_probe_opts {
@@ -17,7 +18,9 @@ struct ph_probe_opts {
 	bool iterators;			/* load iter/tcp and iter/task_file */
 	bool syscall_errno;		/* hook connect() exit for its real errno (costly) */
 	bool sock_activity;		/* iter/tcp reads idle times, bytes, segments */
+	bool nest_catch;		/* attach the catcher of hits skipped by nesting */
 };
+
 
 #define PH_DEFAULT_MAX_SOCKETS	131072
 #define PH_DEFAULT_RINGBUF	(4u << 20)
@@ -36,6 +39,9 @@ void ph_probe_close(struct ph_probe *p);
 /* Consume queued events; returns the number handled or a negative errno. */
 int ph_probe_poll(struct ph_probe *p, int timeout_ms);
 void ph_probe_stats(struct ph_probe *p, __u64 out[PH_STAT_MAX]);
+void ph_probe_losses(struct ph_probe *p, struct ph_losses *out);
+/* The catcher of nested hits is attached. */
+bool ph_probe_nest_catch(const struct ph_probe *p);
 enum ph_backend ph_probe_backend(const struct ph_probe *p);
 const char *ph_probe_attach_desc(const struct ph_probe *p);
 /* Kernel HZ the walk converts jiffies with (CONFIG_HZ, or measured); 0: no activity. */
