@@ -101,6 +101,7 @@ int cmd_explain(int argc, char **argv)
 	struct explain_env env = { .duration = 10 };
 	struct ph_finding *fs = NULL;
 	__u64 end, start;
+	struct ph_losses lo;
 	struct ph_live l;
 	size_t n;
 	int err;
@@ -138,12 +139,14 @@ int cmd_explain(int argc, char **argv)
 	ph_acct_tick(l.acct, mono_ns());
 	n = filter_findings(fs, ph_diagnose(l.acct, &env.diag, &fs), env.live.probe.netns,
 			    &env.filter);
+	ph_live_losses(&l, &lo);
 	if (env.json) {
 		printf("{\"ts\":%.6f,\"duration_s\":%.3f,\"attach_mode\":", wall_now(),
 		       (mono_ns() - start) / 1e9);
 		json_str(stdout, env.duration > 0 ? ph_live_attach_desc(&l) : "none");
-		printf(",\"snapshot\":\"%s\",\"lost_events\":%llu,\"findings\":",
-		       l.snap == PH_SNAP_DIAG ? "diag" : "iter", (unsigned long long)ph_live_lost(&l));
+		printf(",\"snapshot\":\"%s\",\"lost_events\":%llu,\"skipped_events\":%llu,"
+		       "\"findings\":", l.snap == PH_SNAP_DIAG ? "diag" : "iter",
+		       (unsigned long long)lo.ringbuf, (unsigned long long)lo.skipped);
 		ph_findings_json(stdout, fs, n);
 		fputs(",\"netns\":", stdout);
 		ph_out_netns_json(stdout, l.acct, env.live.probe.netns);
@@ -151,9 +154,9 @@ int cmd_explain(int argc, char **argv)
 	} else {
 		printf("porthog explain: %zu finding%s after %.0f s", n, n == 1 ? "" : "s",
 		       (mono_ns() - start) / 1e9);
-		if (ph_live_lost(&l))
+		if (ph_losses_table(&lo))
 			printf(" (%llu events lost: counts are low)",
-			       (unsigned long long)ph_live_lost(&l));
+			       (unsigned long long)ph_losses_table(&lo));
 		fputs("\n\n", stdout);
 		ph_findings_text(stdout, fs, n);
 		ph_findings_settings_text(stdout, l.acct, fs, n);

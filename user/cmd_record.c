@@ -220,7 +220,7 @@ struct recorder {
 	struct htab procs_written;	/* struct key_ent */
 	struct ph_netns_info *nets_written;	/* settings as written */
 	size_t nnets_written;
-	__u64 lost_written;
+	struct ph_losses lost_written;
 	__u64 lost_resynced;		/* losses repaired by the last PERIODIC snapshot */
 	__u64 events;
 	/* triggers */
@@ -313,12 +313,13 @@ static void put_event(struct recorder *r, const struct ph_event *e)
 
 static void put_lost(struct recorder *r, __u64 ts)
 {
-	__u64 lost = ph_live_lost(&r->l);
+	struct ph_losses lo;
 
-	if (lost == r->lost_written)
+	ph_live_losses(&r->l, &lo);
+	if (lo.ringbuf == r->lost_written.ringbuf && lo.skipped == r->lost_written.skipped)
 		return;
-	r->lost_written = lost;
-	note_werr(r, ph_rec_put_lost(r->w, ts, lost));
+	r->lost_written = lo;
+	note_werr(r, ph_rec_put_lost(r->w, ts, lo.ringbuf, lo.skipped));
 }
 
 static void put_snapshot(struct recorder *r, __u64 ts, __u32 reason,
@@ -768,9 +769,11 @@ cleanup:
 		if (!r.writing)
 			unlink(env.out);	/* loading failed: no recording */
 		else
-			ph_info("%llu events seen, %llu lost; %s holds %llu bytes",
-				(unsigned long long)r.events, (unsigned long long)r.lost_written,
-				env.out, (unsigned long long)file_size(env.out));
+			ph_info("%llu events seen, %llu lost (ring buffer full), %llu skipped; "
+				"%s holds %llu bytes", (unsigned long long)r.events,
+				(unsigned long long)r.lost_written.ringbuf,
+				(unsigned long long)r.lost_written.skipped, env.out,
+				(unsigned long long)file_size(env.out));
 	} else if (opened && !err) {
 		ph_info("no trigger fired; nothing written");
 	}

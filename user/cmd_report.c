@@ -154,6 +154,7 @@ static int print_at(struct ph_feed *st, const struct report_env *env, double at)
 	out.ts = at;
 	out.attach_mode = s->attach;
 	out.lost_events = s->lost_events;
+	out.skipped_events = s->skipped_events;
 	out.snapshot = "trace";
 	if (env->json)
 		ph_out_json(stdout, a, &out);

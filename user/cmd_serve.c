@@ -593,11 +593,14 @@ static int update(struct server *srv, struct ph_metrics *m, struct ph_live *l)
 	struct ph_metrics_info info = {
 		.attach_mode = ph_live_attach_desc(l),
 		.snapshot = l->snap == PH_SNAP_DIAG ? "diag" : "iter",
-		.lost_events = ph_live_lost(l),
 		.ts = wall_now(),
 	};
+	struct ph_losses lo;
 	int err;
 
+	ph_live_losses(l, &lo);
+	info.lost_events = lo.ringbuf;
+	info.skipped_events = lo.skipped;
 	ph_acct_tick(l->acct, mono_ns());
 	err = ph_metrics_update(m, l->acct, &info);
 	if (!err)

@@ -131,6 +131,7 @@ int cmd_top(int argc, char **argv)
 	struct ph_diag_opts dopts;
 	bool screen, curses_on = false;
 	struct ph_live l;
+	struct ph_losses lo;
 	long n = 0;
 	int err;
 
@@ -184,7 +185,9 @@ int cmd_top(int argc, char **argv)
 		ph_acct_tick(l.acct, mono_ns());
 		out.ts = wall_now();
 		out.attach_mode = ph_live_attach_desc(&l);
-		out.lost_events = ph_live_lost(&l);
+		ph_live_losses(&l, &lo);
+		out.lost_events = lo.ringbuf;
+		out.skipped_events = lo.skipped;
 		out.sort = ui.sort;
 		if (screen)
 			ph_top_draw(&ui, l.acct, &out, mono_ns());

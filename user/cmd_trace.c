@@ -11,7 +11,8 @@ struct trace_env {
 	double duration;
 	bool json;
 	__s64 wall_off;
-	__u64 lost_reported;
+	struct ph_losses warned;	/* totals the last warning gave */
+	struct ph_losses inband;	/* totals the last "lost" line gave */
 };
 
 static const char doc[] =
@@ -79,16 +80,18 @@ static int on_event(void *ctx, const struct ph_event *e)
 	return 0;
 }
 
+/* A gap in the stream: say so in-band (JSON) and on stderr, by cause. */
 static void report_lost(struct ph_probe *p, struct trace_env *env, bool final)
 {
-	__u64 st[PH_STAT_MAX];
+	struct ph_losses l;
 
-	ph_probe_stats(p, st);
-	if (st[PH_STAT_LOST] != env->lost_reported || (final && st[PH_STAT_LOST])) {
-		ph_warn("lost_events=%llu (ring buffer full; raise --ringbuf-size)",
-			(unsigned long long)st[PH_STAT_LOST]);
-		env->lost_reported = st[PH_STAT_LOST];
-	}
+	ph_probe_losses(p, &l);
+	if (env->json)
+		ph_losses_print_json(stdout, wall_now(), &l, &env->inband);
+	ph_losses_warn(&l, &env->warned, final, ph_probe_nest_catch(p));
+	if (final && ph_verbose)
+		ph_info("%llu tracepoint hits skipped by the kernel (nested on one CPU) were caught",
+			(unsigned long long)l.caught);
 }
 
 int cmd_trace(int argc, char **argv)
@@ -123,15 +126,15 @@ int cmd_trace(int argc, char **argv)
 			err = PH_EXIT_ERR;
 			goto cleanup;
 		}
-		fflush(stdout);
 		report_lost(p, &env, false);
+		fflush(stdout);
 		if (end && mono_ns() >= end)
 			break;
 	}
 	/* drain what is already queued */
 	ph_probe_poll(p, 0);
-	fflush(stdout);
 	report_lost(p, &env, true);
+	fflush(stdout);
 	err = PH_EXIT_OK;
 cleanup:
 	ph_probe_close(p);

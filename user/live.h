@@ -29,7 +29,7 @@ struct ph_live {
 	ph_event_fn hook;		/* called for every event after accounting */
 	void *hook_ctx;
 	__u64 last_walk_ns, last_settings_ns;
-	__u64 walk_lost;		/* events lost before the last walk began */
+	__u64 walk_lost;		/* losses that matter (ph_losses_table) before the last walk */
 	bool new_netns;			/* an event came from a namespace not seen before */
 	__u64 last_lost_check_ns;
 	__s64 wall_off;
@@ -48,7 +48,8 @@ void ph_live_close(struct ph_live *l);
 int ph_live_walk(struct ph_live *l, bool with_fds);
 /* Consume events (and reconcile when due) until deadline (CLOCK_MONOTONIC ns). */
 int ph_live_run_until(struct ph_live *l, __u64 deadline_ns);
-__u64 ph_live_lost(struct ph_live *l);
+/* Events lost since start, by cause (zero without a probe). */
+void ph_live_losses(struct ph_live *l, struct ph_losses *out);
 const char *ph_live_attach_desc(struct ph_live *l);
 int ph_snap_parse(const char *s, enum ph_snap_mode *out);
 

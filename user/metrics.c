@@ -67,7 +67,7 @@ struct ph_metrics {
 	__u32 gen;
 	/* globals of the last update */
 	char attach[64], snapshot[16];
-	__u64 lost, sockets, procs;
+	__u64 lost, skipped, sockets, procs;
 	double ts;
 };
 
@@ -795,6 +795,7 @@ int ph_metrics_update(struct ph_metrics *m, struct ph_acct *a, const struct ph_m
 	m->sockets = cnt.sockets;
 	m->procs = cnt.procs;
 	m->lost = info->lost_events;
+	m->skipped = info->skipped_events;
 	m->ts = info->ts;
 	ph_prom_escape(info->attach_mode, SIZE_MAX, m->attach, sizeof(m->attach));
 	ph_prom_escape(info->snapshot, SIZE_MAX, m->snapshot, sizeof(m->snapshot));
@@ -911,6 +912,10 @@ static void render(struct ph_metrics *m, enum ph_metrics_fmt fmt, FILE *f)
 	family(f, fmt, "porthog_lost_events", "counter",
 	       "Events the kernel could not hand to porthog (ring buffer full).");
 	fprintf(f, "porthog_lost_events_total %llu\n", (unsigned long long)m->lost);
+	family(f, fmt, "porthog_skipped_events", "counter",
+	       "Tracepoint hits the kernel skipped while porthog's program ran on the same CPU, "
+	       "that nothing caught.");
+	fprintf(f, "porthog_skipped_events_total %llu\n", (unsigned long long)m->skipped);
 	if (fmt == PH_FMT_OPENMETRICS)
 		fprintf(f, "# HELP porthog Version, probe backend and snapshot mode of porthog.\n"
 			"# TYPE porthog info\n");

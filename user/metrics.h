@@ -46,7 +46,8 @@ struct ph_metrics_opts {
 struct ph_metrics_info {
 	const char *attach_mode;
 	const char *snapshot;	/* iter | diag */
-	__u64 lost_events;
+	__u64 lost_events;	/* ring buffer full */
+	__u64 skipped_events;	/* skipped by the kernel (nesting), not caught */
 	double ts;		/* wall clock of the update */
 };
 

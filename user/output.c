@@ -163,8 +163,9 @@ void ph_out_json(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c)
 	json_str(f, c->attach_mode);
 	fprintf(f, ",\"snapshot\":");
 	json_str(f, c->snapshot);
-	fprintf(f, ",\"lost_events\":%llu,\"sockets_tracked\":%llu,\"sockets_dropped\":%llu,"
-		"\"processes_tracked\":%llu,\"processes\":[", (unsigned long long)c->lost_events,
+	fprintf(f, ",\"lost_events\":%llu,\"skipped_events\":%llu,\"sockets_tracked\":%llu,"
+		"\"sockets_dropped\":%llu,\"processes_tracked\":%llu,\"processes\":[",
+		(unsigned long long)c->lost_events, (unsigned long long)c->skipped_events,
 		(unsigned long long)cnt.sockets, (unsigned long long)cnt.sockets_dropped,
 		(unsigned long long)cnt.procs);
 	for (size_t i = 0; i < np; i++) {
@@ -275,8 +276,9 @@ void ph_out_text(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c)
 	nd = ph_acct_dests(a, &dv);
 	localtime_r(&now, &tm);
 	strftime(tbuf, sizeof(tbuf), "%Y-%m-%d %H:%M:%S", &tm);
-	fprintf(f, "porthog %s  attach=%s  lost_events=%llu\n\n", tbuf, c->attach_mode,
-		(unsigned long long)c->lost_events);
+	fprintf(f, "porthog %s  attach=%s  lost_events=%llu  skipped_events=%llu\n\n", tbuf,
+		c->attach_mode, (unsigned long long)c->lost_events,
+		(unsigned long long)c->skipped_events);
 	fprintf(f, "%-7s %-16s %6s %6s %8s %8s %7s %7s %s%s\n", "PID", "COMM", "HELD", "TW",
 		"OPENED", "FAILED", "OPEN/s", "OLDEST", c->diag ? "DIAG    " : "", "CMDLINE");
 	for (size_t i = 0; i < np; i++) {

@@ -19,7 +19,8 @@ struct ph_proc_filter {
 struct ph_out_ctx {
 	double ts;			/* wall clock seconds */
 	const char *attach_mode;
-	__u64 lost_events;
+	__u64 lost_events;		/* ring buffer full */
+	__u64 skipped_events;		/* skipped by the kernel, not caught */
 	const char *snapshot;		/* iter | diag */
 	/* filters */
 	__u32 pid;

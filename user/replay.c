@@ -137,10 +137,12 @@ void ph_replay_sock(struct ph_replay *r, const struct ph_sock_entry *s)
 	ph_acct_add_sock(r->acct, s);
 }
 
-void ph_replay_lost(struct ph_replay *r, __u64 lost_total)
+void ph_replay_lost(struct ph_replay *r, __u64 lost_total, __u64 skipped_total)
 {
 	if (lost_total > r->s.lost_events)
 		r->s.lost_events = lost_total;
+	if (skipped_total > r->s.skipped_events)
+		r->s.skipped_events = skipped_total;
 }
 
 void ph_replay_trigger(struct ph_replay *r, double t, const char *what)

@@ -81,7 +81,8 @@ struct ph_summary {
 	double first_t, last_t;		/* wall seconds of the first and last event */
 	double start_t;			/* recording start */
 	__u64 events;
-	__u64 lost_events;
+	__u64 lost_events;		/* ring buffer full */
+	__u64 skipped_events;		/* skipped by the kernel, not caught */
 	struct ph_offender *offenders;	/* ranked by peak ports held */
 	size_t noffenders;
 	struct ph_dest_summary *dests;	/* ranked by failures, then peak */
@@ -114,7 +115,7 @@ bool ph_replay_resync_begin(struct ph_replay *r, __u64 ts_ns);
 void ph_replay_resync_end(struct ph_replay *r);
 /* Returns false once the replay passed stop_at (the caller can stop reading). */
 bool ph_replay_event(struct ph_replay *r, const struct ph_event *e);
-void ph_replay_lost(struct ph_replay *r, __u64 lost_total);
+void ph_replay_lost(struct ph_replay *r, __u64 lost_total, __u64 skipped_total);
 void ph_replay_trigger(struct ph_replay *r, double t, const char *what);
 void ph_replay_file(struct ph_replay *r, const struct ph_file_note *n);
 

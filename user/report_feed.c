@@ -89,8 +89,18 @@ int ph_feed_record(struct ph_feed *f, __u16 type, const void *p, __u32 len)
 		struct ph_rec_lost l;
 
 		err = ph_rec_get_lost(p, len, &l);
-		if (!err)
-			ph_replay_lost(f->rp, l.lost_total);
+		if (err)
+			break;
+		if (f->events_out) {
+			struct ph_losses now = { .ringbuf = l.lost_total, .skipped = l.skipped_total };
+
+			/* in the stream where the recorder noticed them, as trace --json does */
+			ph_losses_print_json(f->events_out,
+					     ((__s64)l.ts_ns + f->hdr.mono_to_wall_ns) / 1e9, &now,
+					     &f->seen);
+		} else {
+			ph_replay_lost(f->rp, l.lost_total, l.skipped_total);
+		}
 		break;
 	}
 	case PH_REC_TRIGGER: {

@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 
+#include "losses.h"
 #include "replay.h"
 #include "tracerec.h"
 
@@ -22,6 +23,7 @@ struct ph_feed {
 	bool resync;		/* ... that replaces the table (not the start one) */
 	bool started;		/* the start snapshot or the first event is behind */
 	bool past_at;		/* the replay passed its stop time */
+	struct ph_losses seen;	/* events_out: totals the last "lost" line gave */
 	char bad[160];		/* why a record was refused */
 };
 

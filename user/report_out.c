@@ -35,9 +35,11 @@ void ph_summary_text(FILE *f, const struct ph_summary *s)
 	fmt_time(s->last_t, b, sizeof(b));
 	fprintf(f, "host %s, kernel %s, porthog %s, attach %s\n", PH_TX(host, s->hostname),
 		PH_TX(kern, s->kernel), PH_TX(ver, s->version), PH_TX(att, s->attach));
-	fprintf(f, "span %s .. %s (%.1f s), %llu events, lost_events %llu\n", a, b,
-		s->last_t - s->first_t, (unsigned long long)s->events,
-		(unsigned long long)s->lost_events);
+	fprintf(f, "span %s .. %s (%.1f s), %llu events\n", a, b, s->last_t - s->first_t,
+		(unsigned long long)s->events);
+	fprintf(f, "lost_events %llu (ring buffer full)\n", (unsigned long long)s->lost_events);
+	fprintf(f, "skipped_events %llu (tracepoint hits the kernel skipped, not caught)\n",
+		(unsigned long long)s->skipped_events);
 	if (s->trigger[0])
 		fprintf(f, "trigger: %s\n", PH_TX(trig, s->trigger));
 	if (!s->file.complete)
@@ -102,8 +104,9 @@ void ph_summary_json(FILE *f, const struct ph_summary *s)
 	fputs(",\"attach_mode\":", f);
 	json_str(f, s->attach);
 	fprintf(f, ",\"start\":%.6f,\"first_event\":%.6f,\"last_event\":%.6f,\"events\":%llu,"
-		"\"lost_events\":%llu,\"trigger\":", s->start_t, s->first_t, s->last_t,
-		(unsigned long long)s->events, (unsigned long long)s->lost_events);
+		"\"lost_events\":%llu,\"skipped_events\":%llu,\"trigger\":", s->start_t,
+		s->first_t, s->last_t, (unsigned long long)s->events,
+		(unsigned long long)s->lost_events, (unsigned long long)s->skipped_events);
 	if (s->trigger[0])
 		json_str(f, s->trigger);
 	else
@@ -404,9 +407,10 @@ int ph_summary_html(FILE *f, const struct ph_summary *s)
 	html_esc(f, s->hostname);
 	fputs("</b>, kernel ", f);
 	html_esc(f, s->kernel);
-	fprintf(f, ", attach %s<br>%s &ndash; %s (%.1f s), %llu events, lost events %llu</p>\n",
+	fprintf(f, ", attach %s<br>%s &ndash; %s (%.1f s), %llu events, lost events %llu "
+		"(ring buffer full), skipped events %llu (skipped by the kernel, not caught)</p>\n",
 		s->attach, a, b, s->last_t - s->first_t, (unsigned long long)s->events,
-		(unsigned long long)s->lost_events);
+		(unsigned long long)s->lost_events, (unsigned long long)s->skipped_events);
 	if (s->trigger[0]) {
 		fputs("<p>trigger: ", f);
 		html_esc(f, s->trigger);

@@ -243,8 +243,9 @@ static void fmt_age(double s, char *buf, size_t len)
 static void title(int cols, const struct ph_top_ui *ui, const struct ph_out_ctx *c,
 		  const char *keys)
 {
-	line_at(0, cols, 0, "porthog top  attach=%s  lost_events=%llu  sort=%s  (%s)",
-		c->attach_mode, (unsigned long long)c->lost_events, ph_sort_names[ui->sort], keys);
+	line_at(0, cols, 0, "porthog top  attach=%s  lost_events=%llu  skipped_events=%llu  "
+		"sort=%s  (%s)", c->attach_mode, (unsigned long long)c->lost_events,
+		(unsigned long long)c->skipped_events, ph_sort_names[ui->sort], keys);
 }
 
 static int keys_reserve(struct ph_top_ui *ui, size_t n)

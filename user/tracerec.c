@@ -597,13 +597,14 @@ int ph_rec_get_event(const void *p, __u32 len, struct ph_event *e)
 	return 0;
 }
 
-/* LOST: u64 ts_ns, u64 lost_total */
-int ph_rec_put_lost(struct ph_tf_writer *w, __u64 ts_ns, __u64 lost_total)
+/* LOST: u64 ts_ns, u64 lost_total, u64 skipped_total (older files: 16 bytes, no skipped_total) */
+int ph_rec_put_lost(struct ph_tf_writer *w, __u64 ts_ns, __u64 lost_total, __u64 skipped_total)
 {
-	__u8 b[16];
+	__u8 b[24];
 
 	ph_le64_put(b, ts_ns);
 	ph_le64_put(b + 8, lost_total);
+	ph_le64_put(b + 16, skipped_total);
 	return ph_tf_append(w, PH_REC_LOST, b, sizeof(b));
 }
 
@@ -615,6 +616,8 @@ int ph_rec_get_lost(const void *p, __u32 len, struct ph_rec_lost *l)
 	memset(l, 0, sizeof(*l));
 	l->ts_ns = dec_u64(&d);
 	l->lost_total = dec_u64(&d);
+	if (len >= 24)
+		l->skipped_total = dec_u64(&d);
 	return dec_done(&d);
 }
 

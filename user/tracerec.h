@@ -22,7 +22,7 @@ enum ph_rec_type {
 	PH_REC_SOCK		= 5,	/* struct ph_sock_entry, inside a snapshot */
 	PH_REC_SNAP_END		= 6,
 	PH_REC_EVENT		= 7,	/* struct ph_event */
-	PH_REC_LOST		= 8,	/* ring buffer events lost so far */
+	PH_REC_LOST		= 8,	/* events lost so far, by cause */
 	PH_REC_TRIGGER		= 9,	/* flight recorder trigger */
 	PH_REC_END		= 10,	/* clean end of the recording */
 };
@@ -73,7 +73,8 @@ struct ph_rec_snap_end {
 
 struct ph_rec_lost {
 	__u64 ts_ns;
-	__u64 lost_total;	/* since the recording started */
+	__u64 lost_total;	/* ring buffer full, since the recording started */
+	__u64 skipped_total;	/* skipped by the kernel, not caught (0 in files before it) */
 };
 
 struct ph_rec_trigger {
@@ -100,7 +101,7 @@ int ph_rec_put_snap_begin(struct ph_tf_writer *w, __u64 ts_ns, __u32 reason);
 int ph_rec_put_sock(struct ph_tf_writer *w, const struct ph_sock_entry *s);
 int ph_rec_put_snap_end(struct ph_tf_writer *w, __u64 ts_ns, __u32 count);
 int ph_rec_put_event(struct ph_tf_writer *w, const struct ph_event *e);
-int ph_rec_put_lost(struct ph_tf_writer *w, __u64 ts_ns, __u64 lost_total);
+int ph_rec_put_lost(struct ph_tf_writer *w, __u64 ts_ns, __u64 lost_total, __u64 skipped_total);
 int ph_rec_put_trigger(struct ph_tf_writer *w, __u64 ts_ns, __u8 kind, const char *text);
 /* END is written by ph_tf_close(w, true). */
 

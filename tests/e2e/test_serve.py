@@ -29,7 +29,8 @@ FAMILIES = ("porthog_destination_ports_in_use", "porthog_destination_time_wait",
             "porthog_destination_connect_failures_total", "porthog_process_ports_held",
             "porthog_process_connects_total", "porthog_process_connect_failures_total",
             "porthog_netns_port_range_low", "porthog_netns_port_range_high",
-            "porthog_netns_ports_in_use", "porthog_lost_events_total", "porthog_info",
+            "porthog_netns_ports_in_use", "porthog_lost_events_total",
+            "porthog_skipped_events_total", "porthog_info",
             "porthog_tracked_sockets", "porthog_tracked_processes", "porthog_scrapes_total",
             "porthog_last_update_timestamp_seconds")
 
@@ -399,6 +400,11 @@ def alert_rule_tests():
                 {"series": f'porthog_finding_ports{{{fl},kind="syn_hang",severity="critical",'
                            'comm="web",cgroup="/web.slice",daddr="10.0.0.5"}',
                  "values": "9x6"},
+                # 4 hits nothing caught at 2m; ring buffer losses none
+                {"series": 'porthog_skipped_events_total{job="porthog",instance="h:9873"}',
+                 "values": "0 0 4 4 4 4 4 4 4 4 4 4 4 4 4"},
+                {"series": 'porthog_lost_events_total{job="porthog",instance="h:9873"}',
+                 "values": "0x14"},
             ],
             "alert_rule_test": [
                 {"eval_time": "3m", "alertname": "PorthogDestinationHeadroomLow",
@@ -424,6 +430,18 @@ def alert_rule_tests():
                 {"eval_time": "3m", "alertname": "PorthogConnectionLeakOrChurn",
                  "exp_alerts": [leak_alert("leak", "api", "/app.slice", "10.0.0.2", "63"),
                                 leak_alert("churn", "other", "other", "other", "30")]},
+                {"eval_time": "1m", "alertname": "PorthogSkippedEvents", "exp_alerts": []},
+                {"eval_time": "3m", "alertname": "PorthogSkippedEvents", "exp_alerts": [{
+                    "exp_labels": {"job": "porthog", "instance": "h:9873", "severity": "info"},
+                    "exp_annotations": {
+                        "summary": "porthog on h:9873 missed tracepoint hits the kernel skipped",
+                        "description": "4 socket state changes in the last 10 minutes were "
+                                       "skipped by the kernel while porthog's program ran on "
+                                       "the same CPU, and nothing caught them. Counts are "
+                                       "corrected by the periodic socket walk. A larger ring "
+                                       "buffer does not help; if porthog runs with "
+                                       "--no-nest-catch, drop it."}}]},
+                {"eval_time": "13m", "alertname": "PorthogSkippedEvents", "exp_alerts": []},
                 {"eval_time": "3m", "alertname": "PorthogDown", "exp_alerts": []},
                 {"eval_time": "4m", "alertname": "PorthogDown", "exp_alerts": [{
                     "exp_labels": {"job": "porthog", "instance": "h:9873",
@@ -939,6 +957,7 @@ def test_robustness(tmp):
                                  "porthog_lost", "porthog_tracked"))))
         check(ph.proc.poll() is None, "porthog alive")
         check_eq(one(s, "porthog_lost_events_total"), 0, "lost events")
+        check_eq(one(s, "porthog_skipped_events_total"), 0, "skipped events")
         check_eq(one(s, "porthog_process_connect_failures_total", **pid), 0, "churn failures")
         # a destination without sockets or failures for 30 s is forgotten: absent or 0
         check(values(s, "porthog_destination_connect_failures_total", **d) in ([], [0]),

@@ -72,6 +72,7 @@ def test_leaky_client_exhausts_destination(tmp):
         check_eq((d["in_use"], d["capacity"], d["headroom_pct"]), (64, 64, 0), "destination")
         check_eq(d["eta_s"], 0, "eta_s at exhaustion")
         check_eq(s["lost_events"], 0, "lost_events")
+        check_eq(s["skipped_events"], 0, "skipped_events")
         check_eq(s["attach_mode"], "tracepoint", "attach_mode")
         n = [x for x in s["netns"] if x["inode"] == ns.inode][0]
         check_eq((n["range_lo"], n["range_hi"], n["ports_in_use"]), (41000, 41063, 64), "netns")
@@ -274,6 +275,7 @@ def test_lost_events_counted_and_reconciled(tmp):
                 dest(s)["in_use"] == 3000
         s = last_state(ph, settled, 20, "lost events shown and 3000 ports after reconcile")
         check(s["lost_events"] > 0, "lost_events counted")
+        check_eq(s["skipped_events"], 0, "ring buffer losses are not counted as skipped")
         ph.proc.send_signal(signal.SIGSTOP)
         burst.stop()
         ph.proc.send_signal(signal.SIGCONT)

@@ -92,7 +92,7 @@ static void decode(__u16 type, const void *p, __u32 len)
 		break;
 	case PH_REC_LOST:
 		if (!ph_rec_get_lost(p, len, &l))
-			sink += l.lost_total;
+			sink += l.lost_total + l.skipped_total;
 		break;
 	case PH_REC_TRIGGER:
 		if (!ph_rec_get_trigger(p, len, &t)) {
@@ -302,7 +302,7 @@ static int seed(const char *name, __u64 cap, int variant)
 	case 0:	/* every record type once, clean */
 		seed_preamble(w);
 		seed_events(w, 0, 4);
-		ph_rec_put_lost(w, 5100000000ULL, 3);
+		ph_rec_put_lost(w, 5100000000ULL, 3, 2);
 		ph_rec_put_trigger(w, 5200000000ULL, PH_TRIG_CONNECT_FAILED,
 				   "connect failed: EADDRNOTAVAIL 10.1.0.9:5432");
 		ph_tf_append(w, 4000, "from-the-future", 15);

@@ -251,7 +251,7 @@ UNIT_TEST(tracefile_roundtrip_all_types)
 	/* a record type from the future: readers must skip it */
 	CHECK_EQ_INT(ph_tf_append(w, 999, "future", 6), 0);
 	CHECK_EQ_INT(ph_rec_put_event(w, &ev), 0);
-	CHECK_EQ_INT(ph_rec_put_lost(w, 777, 12), 0);
+	CHECK_EQ_INT(ph_rec_put_lost(w, 777, 12, 5), 0);
 	CHECK_EQ_INT(ph_rec_put_trigger(w, 888, PH_TRIG_HEADROOM, "headroom 4% < 10%"), 0);
 	CHECK_EQ_INT(ph_tf_append(w, PH_REC_EVENT, NULL, 0), 0);	/* garbage event */
 	CHECK_EQ_INT(ph_tf_pending(w), 13);
@@ -339,6 +339,7 @@ UNIT_TEST(tracefile_roundtrip_all_types)
 			CHECK_EQ_INT(ph_rec_get_lost(data, len, &lo), 0);
 			CHECK_EQ_INT(lo.ts_ns, 777);
 			CHECK_EQ_INT(lo.lost_total, 12);
+			CHECK_EQ_INT(lo.skipped_total, 5);
 			break;
 		case PH_REC_TRIGGER:
 			CHECK_EQ_INT(ph_rec_get_trigger(data, len, &tr), 0);
@@ -849,7 +850,16 @@ UNIT_TEST(tracerec_decode_rejects_garbage)
 		CHECK_EQ_INT(ph_rec_get_end(b, len, &en), -EBADMSG);
 	}
 	/* fields appended by a newer writer are ignored */
+	CHECK_EQ_INT(ph_rec_get_lost(b, 40, &l), 0);
+	/* LOST of files written before skipped_total (16 bytes): no skipped events */
+	ph_le64_put(b + 8, 7);
+	ph_le64_put(b + 16, 9);
+	CHECK_EQ_INT(ph_rec_get_lost(b, 16, &l), 0);
+	CHECK_EQ_INT(l.lost_total, 7);
+	CHECK_EQ_INT(l.skipped_total, 0);
 	CHECK_EQ_INT(ph_rec_get_lost(b, 24, &l), 0);
+	CHECK_EQ_INT(l.skipped_total, 9);
+	memset(b, 0, sizeof(b));
 
 	/* PROC: pid, uid, start, cgroup_id, then strings */
 	memset(b, 0, sizeof(b));
