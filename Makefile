@@ -41,6 +41,7 @@ USER_OBJS	:= $(patsubst user/%.c,$(OUT)/%.o,$(USER_SRCS))
 LIB_OBJS	:= $(filter-out $(OUT)/main.o,$(USER_OBJS))
 UNIT_SRCS	:= $(wildcard tests/unit/*.c)
 WORKLOADS	:= $(OUT)/ph_server $(OUT)/ph_client $(OUT)/connstorm
+BENCH_TOOLS	:= $(OUT)/floor $(OUT)/floor.bpf.o
 
 .PHONY: all clean install deb deps demo test unit e2e fuzz bench bench-quick check-arch vmlinux
 .DELETE_ON_ERROR:
@@ -93,6 +94,15 @@ $(OUT)/connstorm: bench/connstorm.c | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -pthread $< -o $@ -lm
 
+# bench: the empty-program floor of the in-kernel cost
+$(OUT)/floor.bpf.o: bench/floor.bpf.c | $(OUT) check-arch
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(Q)$(LLVM_STRIP) -g $@
+$(OUT)/floor: bench/floor.c | $(OUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< -lbpf -lelf -lz -o $@
+
 $(OUT)/unit_tests: $(UNIT_SRCS) $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit $(UNIT_SRCS) $(LIB_OBJS) $(LDLIBS) -o $@
@@ -138,13 +148,13 @@ fuzz: $(OUT)/fuzz_tracefile
 bench:
 	$(call need_root,make bench)
 	$(AS_ROOT) scripts/deps.sh
-	$(MAKE) all $(WORKLOADS)
+	$(MAKE) all $(WORKLOADS) $(BENCH_TOOLS)
 	$(AS_ROOT) bench/run.sh full
 
 bench-quick:
 	$(call need_root,make bench-quick)
 	$(AS_ROOT) scripts/deps.sh
-	$(MAKE) all $(WORKLOADS)
+	$(MAKE) all $(WORKLOADS) $(BENCH_TOOLS)
 	$(AS_ROOT) bench/run.sh quick
 
 # The unit goes where systemd looks for it under PREFIX (/usr/local/lib/systemd/system,

@@ -2,7 +2,8 @@
 /*
  * connstorm - TCP connect() load generator for porthog benchmarks.
  *
- * Client: N threads loop socket()+connect() and then close (short),
+ * Client: N threads loop socket()+connect() (for --duration, or --count
+ * connect() calls) and then close (short),
  * reset (rst) or keep (held) the socket; connect() latency goes into a
  * per-thread log-linear histogram (successful connects only).
  * Server (--server): N threads accept() and close immediately.
@@ -47,6 +48,7 @@ struct opts {
 	bool duration_set;
 	enum mode mode;
 	long max_held;
+	long count;		/* stop after this many connect() calls (0: by duration) */
 	bool json;
 	bool server;
 	long backlog;
@@ -59,6 +61,7 @@ struct worker {
 	long connects;
 	long failures;
 	long eaddrnotavail;
+	long timeouts;
 	long accepted;
 };
 
@@ -70,6 +73,7 @@ static struct sockaddr_storage dst;
 static socklen_t dst_len;
 static atomic_bool stop_flag;
 static atomic_long held;
+static atomic_long attempts;
 static uint64_t deadline_ns;
 static int listen_fd = -1;
 
@@ -77,7 +81,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: %s --addr ADDR --port PORT [--threads N] [--duration S]\n"
-		"       [--mode short|held|rst] [--max-held N] [--json]\n"
+		"       [--mode short|held|rst] [--max-held N] [--count N] [--json]\n"
 		"       %s --server --addr ADDR --port PORT [--threads N]\n"
 		"       [--backlog N] [--duration S]\n",
 		prog, prog);
@@ -255,6 +259,9 @@ static void *client_thread(void *arg)
 	while (!atomic_load_explicit(&stop_flag, memory_order_relaxed)) {
 		if (opt.mode == MODE_HELD && !held_reserve())
 			break;
+		if (opt.count && (atomic_fetch_add(&attempts, 1) >= opt.count ||
+				  now_ns() >= deadline_ns))
+			break;
 		fd = socket(dst.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
 			w->failures++;
@@ -281,6 +288,8 @@ static void *client_thread(void *arg)
 			w->failures++;
 			if (err == EADDRNOTAVAIL)
 				w->eaddrnotavail++;
+			if (err == EINPROGRESS || err == EAGAIN)
+				w->timeouts++;	/* the SYN went out: the socket held a port */
 			if (opt.mode == MODE_HELD)
 				atomic_fetch_sub(&held, 1);
 			close(fd);
@@ -387,7 +396,7 @@ static int run_server(struct worker *ws, sigset_t *set)
 static int run_client(struct worker *ws, sigset_t *set)
 {
 	static uint64_t hist[NBUCKETS];
-	long i, connects = 0, failures = 0, enotavail = 0;
+	long i, connects = 0, failures = 0, enotavail = 0, timeouts = 0;
 	uint64_t t_start, max_ns = 0, n = 0;
 	double wall, rate, p50, p90, p99;
 	unsigned int b;
@@ -395,8 +404,11 @@ static int run_client(struct worker *ws, sigset_t *set)
 	t_start = now_ns();
 	deadline_ns = t_start + (uint64_t)(opt.duration * 1e9);
 	start_threads(ws, client_thread);
-	wait_signal(set, opt.duration);
-	atomic_store(&stop_flag, true);
+	/* --count: the threads stop by themselves (count reached or deadline) */
+	if (!opt.count) {
+		wait_signal(set, opt.duration);
+		atomic_store(&stop_flag, true);
+	}
 	for (i = 0; i < opt.threads; i++)
 		pthread_join(ws[i].tid, NULL);
 	wall = (double)(now_ns() - t_start) / 1e9;
@@ -405,6 +417,7 @@ static int run_client(struct worker *ws, sigset_t *set)
 		connects += ws[i].connects;
 		failures += ws[i].failures;
 		enotavail += ws[i].eaddrnotavail;
+		timeouts += ws[i].timeouts;
 		if (ws[i].max_ns > max_ns)
 			max_ns = ws[i].max_ns;
 		for (b = 0; b < NBUCKETS; b++)
@@ -417,11 +430,11 @@ static int run_client(struct worker *ws, sigset_t *set)
 	p99 = hist_pct(hist, n, 0.99) / 1e3;
 
 	if (opt.json) {
-		printf("{\"connects\":%ld,\"failures\":%ld,\"duration_s\":%.3f,"
-		       "\"rate\":%.1f,\"p50_us\":%.2f,\"p90_us\":%.2f,"
+		printf("{\"connects\":%ld,\"failures\":%ld,\"eaddrnotavail\":%ld,"
+		       "\"timeouts\":%ld,\"duration_s\":%.3f,\"rate\":%.1f,\"p50_us\":%.2f,\"p90_us\":%.2f,"
 		       "\"p99_us\":%.2f,\"max_us\":%.2f,\"threads\":%ld,"
 		       "\"mode\":\"%s\"}\n",
-		       connects, failures, wall, rate, p50, p90, p99,
+		       connects, failures, enotavail, timeouts, wall, rate, p50, p90, p99,
 		       (double)max_ns / 1e3, opt.threads,
 		       mode_names[opt.mode]);
 	} else {
@@ -445,6 +458,7 @@ int main(int argc, char **argv)
 		{ "duration",	required_argument, NULL, 'd' },
 		{ "mode",	required_argument, NULL, 'm' },
 		{ "max-held",	required_argument, NULL, 'M' },
+		{ "count",	required_argument, NULL, 'c' },
 		{ "json",	no_argument,	   NULL, 'j' },
 		{ "server",	no_argument,	   NULL, 's' },
 		{ "backlog",	required_argument, NULL, 'b' },
@@ -455,7 +469,7 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "a:p:t:d:m:M:jsb:h", lopts,
+	while ((c = getopt_long(argc, argv, "a:p:t:d:m:M:c:jsb:h", lopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'a':
@@ -485,6 +499,9 @@ int main(int argc, char **argv)
 		case 'M':
 			opt.max_held = parse_long(optarg, 1, 10000000,
 						  "max-held");
+			break;
+		case 'c':
+			opt.count = parse_long(optarg, 1, 1000000000, "count");
 			break;
 		case 'j':
 			opt.json = true;

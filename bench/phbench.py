@@ -180,7 +180,8 @@ def bpf(pid):
         if not p or "error" in p:
             continue
         res["progs"].append({k: p.get(k) for k in ("id", "name", "type", "run_cnt",
-                                                   "run_time_ns", "bytes_memlock")})
+                                                   "run_time_ns", "bytes_memlock",
+                                                   "recursion_misses")})
     for mid in sorted(maps):
         m = bpftool_json(["map", "show", "id", str(mid)])
         if not m or "error" in m:
@@ -196,7 +197,8 @@ def bpf(pid):
                 vals[f.get("key")] = sum(v["value"] for v in f.get("values", []))
             # enum ph_stat in bpf/porthog.h
             res["stats"] = {"events": vals.get(0, 0), "lost": vals.get(1, 0),
-                            "owner_miss": vals.get(2, 0), "owners_added": vals.get(3, 0)}
+                            "owner_miss": vals.get(2, 0), "owners_added": vals.get(3, 0),
+                            "caught": vals.get(4, 0), "owner_busy": vals.get(5, 0)}
     res["memlock"] += sum(p.get("bytes_memlock") or 0 for p in res["progs"])
     return res
 
@@ -304,6 +306,7 @@ def runload(out, pid, server_pid, extra, cmd):
         if bbefore["stats"] and bafter["stats"]:
             rec["events"] = bafter["stats"]["events"] - bbefore["stats"]["events"]
             rec["lost"] = bafter["stats"]["lost"] - bbefore["stats"]["lost"]
+            rec["caught"] = bafter["stats"]["caught"] - bbefore["stats"]["caught"]
         prev = {q["id"]: q for q in bbefore["progs"]}
         progs = []
         for q in bafter["progs"]:
@@ -311,9 +314,16 @@ def runload(out, pid, server_pid, extra, cmd):
             if q.get("run_cnt") is None:
                 continue
             progs.append({"name": q["name"], "runs": q["run_cnt"] - (b.get("run_cnt") or 0),
-                          "ns": q["run_time_ns"] - (b.get("run_time_ns") or 0)})
+                          "ns": q["run_time_ns"] - (b.get("run_time_ns") or 0),
+                          "misses": (q.get("recursion_misses") or 0)
+                          - (b.get("recursion_misses") or 0)})
         if progs:
             rec["progs"] = progs
+            # skipped by the kernel and not caught: misses of the main state program
+            # less what the catcher handled (the catcher's own misses are no loss)
+            main = sum(q["misses"] for q in progs if q["name"] in ("tp_set_state", "raw_set_state"))
+            if "caught" in rec:
+                rec["skipped"] = max(main - rec["caught"], 0)
         rec["memlock"] = bafter["memlock"]
     with open(out, "a") as f:
         f.write(json.dumps(rec, sort_keys=True) + "\n")
@@ -422,11 +432,64 @@ TOOL_DESC = {
     "tcplife": "libbpf-tools `tcplife`",
     "bpftrace": "bpftrace `bench/peer.bt`",
     "floor": "floor: an empty program on `inet_sock_set_state`",
+    "floor-btf": "floor: an empty `tp_btf` program on `inet_sock_set_state`",
+    "top-nocatch": "porthog `top --json --no-nest-catch`",
+    "record-nocatch": "porthog `record -o FILE --no-nest-catch`",
     "alt-top": "candidate `top --json`",
     "alt-serve": "candidate `serve`",
     "alt-record": "candidate `record -o FILE`",
 }
-PORTHOG_TOOLS = {"top", "serve", "record", "trace", "alt-top", "alt-serve", "alt-record"}
+PORTHOG_TOOLS = {"top", "serve", "record", "trace", "alt-top", "alt-serve", "alt-record",
+                 "top-nocatch", "record-nocatch"}
+KCOST_ORDER = ["floor-btf", "top", "top-nocatch", "record", "record-nocatch", "alt-top",
+               "alt-record"]
+
+
+def kcost_section(kc, meta, w):
+    """In-kernel ns per connect of each tool, against the empty-program floor."""
+    per = {}
+    for r in kc:
+        if not r.get("ok") or not r.get("connects"):
+            continue
+        ns = sum(p["ns"] for p in r.get("progs", []) if not p["name"].startswith("iter_"))
+        per.setdefault(r["tool"], []).append(ns / r["connects"])
+    if not per:
+        return
+    w("## 1b. In-kernel time per connect")
+    w("")
+    w("`sysctl kernel.bpf_stats_enabled=1`; each tool alone under the connect + RST loop "
+      f"({meta.get('kc_dur')} s, {meta.get('kc_reps')} runs each in rotating order): the "
+      "`run_time_ns` of all its BPF programs over the load (iterators excluded) divided by "
+      "the connects the load made. The floor is an empty `tp_btf` program on "
+      "`inet_sock_set_state` (`bench/floor.bpf.c`), what any tracer of it pays. "
+      "Median [min–max]; \"over the floor\" subtracts the floor's median. Statistics add "
+      "a clock read or two per program run, so absolute figures are a little high.")
+    w("")
+    w("| tool | ns per connect | over the floor | catcher cost | skipped hits caught per 100k connects |")
+    w("| --- | --- | --- | --- | --- |")
+    fl = med(per.get("floor-btf", [])) if per.get("floor-btf") else None
+    pairs = {"top": "top-nocatch", "record": "record-nocatch"}
+    for t in KCOST_ORDER:
+        xs = per.get(t)
+        if not xs:
+            bad = [r for r in kc if r["tool"] == t and not r.get("ok")]
+            if bad:
+                w(f"| {TOOL_DESC[t]} | n/a ({bad[0].get('error', 'failed')}) | | | |")
+            continue
+        over = f"{fmt(med(xs) - fl, 0)}" if fl is not None and t != "floor-btf" else "–"
+        cc = "–"
+        if t in pairs and per.get(pairs[t]):
+            cc = f"+{fmt(med(xs) - med(per[pairs[t]]), 0)}"
+        rs = [r for r in kc if r["tool"] == t and r.get("ok") and r.get("connects")]
+        caught = [1e5 * r.get("caught", 0) / r["connects"] for r in rs if "caught" in r]
+        w(f"| {TOOL_DESC[t]} | {mmm(xs, 0)} | {over} | {cc} | "
+          f"{mmm(caught, 1) if caught and t != 'floor-btf' else '–'} |")
+    w("")
+    w("*Catcher cost*: the tool's median less that of the same command with "
+      "`--no-nest-catch` in the same run (the second program on the tracepoint, and the "
+      "note the first one leaves for it). Baselines from issue 12 (same machine, earlier "
+      "run): floor 361 ns, top 2,213 ns, record 1,733 ns per connect.")
+    w("")
 
 
 def overhead_ratios(recs):
@@ -551,6 +614,8 @@ def report(results, out):
         w(f"porthog lost events in {len(lostruns)} of these runs: "
           + ", ".join(f"{r['tool']} round {r['round']}: {r['lost']}" for r in lostruns) + ".")
         w("")
+
+    kcost_section(kinds.get("kcost", []), meta, w)
 
     # 2. per-event cost
     ev = kinds.get("evcost", [])

@@ -13,7 +13,9 @@
 #   PORTHOG_ALT=path      also measure a candidate build in the same rounds, as tools
 #                         alt-top, alt-serve, alt-record (PORTHOG_ALT_DESC describes it)
 #   BENCH_TOOLS="..."     subset of: top serve record trace tcpstates tcplife bpftrace floor
-#   BENCH_PHASES="..."    subset of: overhead evcost lossless snapshot memory
+#   BENCH_PHASES="..."    subset of: overhead kcost evcost lossless snapshot memory
+#   BENCH_KCOST_TOOLS="..." kcost phase tools (default: floor-btf top top-nocatch record
+#                         record-nocatch, plus alt-top alt-record with PORTHOG_ALT)
 #   BENCH_ROUNDS, BENCH_DUR, BENCH_THREADS   overhead rounds, seconds per run, client threads
 #   BENCH_OUT=file        results markdown (default per mode)
 set -euo pipefail
@@ -47,6 +49,7 @@ if [ "$MODE" = full ]; then
 	ROUNDS=${BENCH_ROUNDS:-9}
 	DUR=${BENCH_DUR:-3}
 	EV_REPS=3 EV_DUR=4
+	KC_REPS=3 KC_DUR=3
 	LOSS_RINGBUFS="65536 262144 1048576 4194304 16777216"
 	LOSS_THREADS="2 16"
 	LOSS_REPS=3 LOSS_DUR=4
@@ -59,6 +62,7 @@ else
 	ROUNDS=${BENCH_ROUNDS:-2}
 	DUR=${BENCH_DUR:-2}
 	EV_REPS=1 EV_DUR=2
+	KC_REPS=3 KC_DUR=3
 	LOSS_RINGBUFS="262144 4194304"
 	LOSS_THREADS="16"
 	LOSS_REPS=1 LOSS_DUR=2
@@ -76,7 +80,12 @@ PORTHOG_ALT_DESC=${PORTHOG_ALT_DESC:-$PORTHOG_ALT}
 if [ -n "$PORTHOG_ALT" ] && [ -z "${BENCH_TOOLS:-}" ]; then
 	TOOLS+=" alt-top alt-serve alt-record"
 fi
-PHASES=${BENCH_PHASES:-"overhead evcost lossless snapshot memory"}
+PHASES=${BENCH_PHASES:-"overhead kcost evcost lossless snapshot memory"}
+KC_TOOLS=${BENCH_KCOST_TOOLS:-"floor-btf top top-nocatch record record-nocatch"}
+if [ -n "$PORTHOG_ALT" ] && [ -z "${BENCH_KCOST_TOOLS:-}" ]; then
+	KC_TOOLS+=" alt-top alt-record"
+fi
+FLOOR=$BUILD/floor
 DEFAULT_RINGBUF=4194304
 SNAP_PER_PROC=10000
 LOAD_PORT=5000
@@ -174,6 +183,9 @@ trap 'exit 143' TERM
 # ------------------------------------------------------------ preflight
 [ -x "$PORTHOG" ] || die "$PORTHOG missing: run make"
 [ -x "$CONNSTORM" ] || make -C "$ROOT" build/connstorm >/dev/null
+if has_phase kcost && { [ ! -x "$FLOOR" ] || [ ! -f "$BUILD/floor.bpf.o" ]; }; then
+	make -C "$ROOT" build/floor build/floor.bpf.o >/dev/null
+fi
 if [ ! -x "$HOLDER" ] || [ "$ROOT/bench/holder.c" -nt "$HOLDER" ]; then
 	cc -O2 -g -std=gnu11 -Wall -Wextra -Werror "$ROOT/bench/holder.c" -o "$HOLDER"
 fi
@@ -228,6 +240,14 @@ start_tracer() {
 	fi
 	case ${tool#alt-} in
 	top) start_bg "$tool" "$bin" top --json --interval 1 "$@" >/dev/null 2>"$err" ;;
+	top-nocatch)
+		start_bg "$tool" "$bin" top --json --interval 1 --no-nest-catch "$@" >/dev/null 2>"$err"
+		;;
+	record-nocatch)
+		start_bg "$tool" "$bin" record -o "$WORK/$tool-$tag.phog" --no-nest-catch "$@" \
+			>/dev/null 2>"$err"
+		;;
+	floor-btf) start_bg "$tool" "$FLOOR" "$BUILD/floor.bpf.o" >/dev/null 2>"$err" ;;
 	serve) start_bg "$tool" "$bin" serve --listen 127.0.0.1:0 "$@" >/dev/null 2>"$err" ;;
 	record)
 		if ! "$bin" record --help >/dev/null 2>&1; then
@@ -294,7 +314,7 @@ json_err() { printf '%s' "$1" | tr -d '"\\' | cut -c1-200; }
 NS=phb$$-load
 SERVER_CMD="connstorm --server --addr 127.0.0.1 --port $LOAD_PORT --threads 2"
 LOAD_CMD="connstorm --addr 127.0.0.1 --port $LOAD_PORT --threads $THREADS --mode rst --duration $DUR --json"
-if has_phase overhead || has_phase evcost || has_phase lossless; then
+if has_phase overhead || has_phase kcost || has_phase evcost || has_phase lossless; then
 	netns_add "$NS"
 	start_bg server ip netns exec "$NS" "$CONNSTORM" --server --addr 127.0.0.1 \
 		--port "$LOAD_PORT" --threads 2 >"$LOGS/server.out" 2>&1
@@ -334,6 +354,30 @@ if has_phase overhead; then
 			runload "{\"kind\":\"overhead\",\"round\":$r,\"seq\":$seq,\"tool\":\"base\",\"threads\":$THREADS}" "$THREADS" "$DUR"
 		done
 	done
+fi
+
+# ------------------------------------------------------------ 1b. in-kernel ns per connect
+# Each tool alone under the connect + RST loop, KC_REPS times in rotating order,
+# kernel.bpf_stats_enabled=1: run_time_ns of its programs over the load / connects.
+if has_phase kcost; then
+	OLD_BPF_STATS=$(sysctl -n kernel.bpf_stats_enabled)
+	sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null
+	read -r -a kl <<<"$KC_TOOLS"
+	for ((r = 1; r <= KC_REPS; r++)); do
+		log "in-kernel cost per connect $r/$KC_REPS"
+		for ((k = 0; k < ${#kl[@]}; k++)); do
+			t=${kl[$(((k + r - 1) % ${#kl[@]}))]}
+			if start_tracer "$t" "kc$r"; then
+				runload "{\"kind\":\"kcost\",\"rep\":$r,\"tool\":\"$t\"}" "$THREADS" "$KC_DUR" "$TPID"
+				stop_tracer
+			else
+				log "  $LAST_ERR"
+				echo "{\"kind\":\"kcost\",\"rep\":$r,\"tool\":\"$t\",\"ok\":false,\"error\":\"$(json_err "$LAST_ERR")\"}" >>"$RES"
+			fi
+		done
+	done
+	sysctl -q -w kernel.bpf_stats_enabled="$OLD_BPF_STATS" >/dev/null
+	OLD_BPF_STATS=
 fi
 
 # ------------------------------------------------------------ 2. per-event cost
@@ -534,14 +578,14 @@ ELAPSED=$(($(date +%s) - T_START))
 ATTACH=$(cat "$LOGS"/*.err 2>/dev/null | grep -m1 -o 'attached with backend [^ ]*' | awk '{print $NF}' || true)
 B_MODE=$MODE B_REPRO=$REPRO B_RAW=${WORK#"$ROOT"/}/results.jsonl B_ELAPSED=$ELAPSED \
 	B_ATTACH=$ATTACH B_ROUNDS=$ROUNDS B_DUR=$DUR B_EV_REPS=$EV_REPS B_EV_DUR=$EV_DUR \
-	B_LOSS_REPS=$LOSS_REPS B_LOSS_DUR=$LOSS_DUR B_DEFAULT_RINGBUF=$DEFAULT_RINGBUF \
+	B_LOSS_REPS=$LOSS_REPS B_LOSS_DUR=$LOSS_DUR B_KC_REPS=$KC_REPS B_KC_DUR=$KC_DUR B_DEFAULT_RINGBUF=$DEFAULT_RINGBUF \
 	B_SNAP_REPS=$SNAP_REPS B_SNAP_PER_PROC=$SNAP_PER_PROC B_LOAD_CMD=$LOAD_CMD \
 	B_SERVER_CMD=$SERVER_CMD B_RECORD_ERROR=$RECORD_ERR B_TOOLS=$TOOLS B_PHASES=$PHASES \
 	B_ALT=$PORTHOG_ALT B_ALT_DESC=$PORTHOG_ALT_DESC \
 	python3 - "$RES" <<'EOF'
 import json, os, sys
 e = {k[2:].lower(): v for k, v in os.environ.items() if k.startswith("B_")}
-for k in ("elapsed", "rounds", "dur", "ev_reps", "ev_dur", "loss_reps", "loss_dur",
+for k in ("elapsed", "rounds", "dur", "ev_reps", "ev_dur", "kc_reps", "kc_dur", "loss_reps", "loss_dur",
           "default_ringbuf", "snap_reps", "snap_per_proc"):
     e[k] = int(e[k])
 e["elapsed_s"] = e.pop("elapsed")
