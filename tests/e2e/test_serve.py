@@ -460,7 +460,7 @@ def test_alert_rules(tmp):
     """docs/alerts.yml: promtool check rules, and promtool unit tests of what fires when."""
     r = subprocess.run([PROMTOOL, "check", "rules", ALERTS], capture_output=True, text=True)
     check_eq(r.returncode, 0, f"promtool check rules: {r.stdout}{r.stderr}")
-    check("SUCCESS: 5 rules found" in r.stdout, f"five alerting rules: {r.stdout}")
+    check("SUCCESS: 6 rules found" in r.stdout, f"six alerting rules: {r.stdout}")
     tests = os.path.join(tmp, "alerts_test.yml")
     with open(tests, "w") as f:
         json.dump(alert_rule_tests(), f, indent=1)   # JSON is YAML
@@ -572,7 +572,7 @@ def test_prometheus_scrapes(tmp):
                  "ConnectionLeakOrChurn pending for the netns")
         r = subprocess.run([PROMTOOL, "check", "rules", ALERTS], capture_output=True, text=True)
         check_eq(r.returncode, 0, f"promtool check rules: {r.stdout}{r.stderr}")
-        check("5 rules found" in r.stdout, "five alerting rules")
+        check("6 rules found" in r.stdout, "six alerting rules")
         check_eq(ph.stop(), 0, "exit code")
     finally:
         if prom:
