@@ -780,6 +780,30 @@ static __always_inline void sock_activity_read(struct tcp_sock *tp, struct ph_so
 		r->flags |= PH_SR_BOUND;
 }
 
+/* sock_activity_read() for a socket that is no BTF pointer: one helper read per field. */
+static __always_inline void sock_activity_probe(const struct sock *sk, struct ph_sock_rec *r)
+{
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	struct inet_bind_bucket *tb;
+	__u32 now;
+
+	if (!CONFIG_HZ)
+		return;
+	now = (__u32)bpf_jiffies64();
+	r->uid = BPF_CORE_READ(sk, sk_uid.val);
+	r->tx_idle_ms = jiffies_to_ms(now - BPF_CORE_READ(tp, lsndtime));
+	r->rx_idle_ms = jiffies_to_ms(now - BPF_CORE_READ(tp, inet_conn.icsk_ack.lrcvtime));
+	r->segs_out = BPF_CORE_READ(tp, segs_out);
+	r->segs_in = BPF_CORE_READ(tp, segs_in);
+	r->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+	r->bytes_received = BPF_CORE_READ(tp, bytes_received);
+	r->retrans = BPF_CORE_READ(tp, inet_conn.icsk_retransmits);
+	r->flags |= PH_SR_ACTIVITY;
+	tb = BPF_CORE_READ(tp, inet_conn.icsk_bind_hash);
+	if (tb && BPF_CORE_READ(tb, fastreuse) >= 0)
+		r->flags |= PH_SR_BOUND;
+}
+
 /* The part of a socket record that struct sock_common holds. */
 static __always_inline void sock_rec_common(const struct sock_common *skc, struct ph_sock_rec *r)
 {
@@ -905,6 +929,9 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
 	if (bpf_rdonly_cast) {
 		tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
 		sock_rec_full(tp, &r.sock);
+	} else if (sock_activity) {
+		/* no kfunc (before 6.2, or the light skeleton): the activity by helper reads */
+		sock_activity_probe(sk, &r.sock);
 	}
 	bpf_seq_write(seq, &r, sizeof(r));
 	return 0;

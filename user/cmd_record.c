@@ -265,7 +265,8 @@ static void put_netns(void *ctx, const struct ph_netns_info *n)
 	struct ph_netns_info *w = net_written(r, n->inode);
 
 	if (w && w->range_lo == n->range_lo && w->range_hi == n->range_hi &&
-	    w->reserved_in_range == n->reserved_in_range && w->tw_reuse == n->tw_reuse)
+	    w->reserved_in_range == n->reserved_in_range && w->tw_reuse == n->tw_reuse &&
+	    w->syn_retries == n->syn_retries && w->timestamps == n->timestamps)
 		return;
 	if (!w) {
 		w = realloc(r->nets_written, (r->nnets_written + 1) * sizeof(*w));
@@ -754,6 +755,12 @@ int cmd_record(int argc, char **argv)
 		ph_info("recording to %s", env.out);
 	}
 	err = record_loop(&r);
+	if (r.writing && !r.werr && !err) {
+		/* the table as a last walk sees it, traffic included: report diagnoses it */
+		ph_live_walk(&r.l, false);
+		put_new_netns(&r);
+		put_table(&r, r.l.last_walk_ns, PH_SNAP_PERIODIC);
+	}
 	if (r.writing && !r.werr)
 		put_lost(&r, mono_ns());
 

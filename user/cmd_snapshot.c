@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* porthog snapshot: who holds the ports right now, from one socket walk. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "diagnose.h"
 #include "live.h"
 #include "output.h"
 
@@ -10,11 +12,14 @@ struct snap_env {
 	struct ph_live_opts live;
 	bool json;
 	struct ph_proc_filter filter;
+	struct ph_diag_opts diag;
 };
 
 static const char doc[] =
 "Walk every TCP socket once, with its owning process, and show who holds the\n"
 "ephemeral ports and how much headroom each destination has left. No tracing.\n"
+"Findings are those one look supports: leak (from idle times), syn_hang,\n"
+"bind_hog and range; 'porthog explain' watches events for the others.\n"
 "\v"
 "EXAMPLES:\n"
 "  porthog snapshot\n"
@@ -36,6 +41,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case ARGP_KEY_INIT:
 		state->child_inputs[0] = &env->live;
 		state->child_inputs[1] = &env->filter;
+		state->child_inputs[2] = &env->diag;
 		break;
 	case 'j':
 		env->json = true;
@@ -49,11 +55,18 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
+static const struct argp_child children[] = {
+	{ &ph_live_argp, 0, "Accounting options:", 2 },
+	{ &ph_filter_argp, 0, "Process filters:", 3 },
+	{ &ph_diag_argp, 0, "Diagnosis options:", 4 },
+	{},
+};
+
 static const struct argp argp = {
 	.options = options,
 	.parser = parse_arg,
 	.doc = doc,
-	.children = ph_view_children,
+	.children = children,
 };
 
 int cmd_snapshot(int argc, char **argv)
@@ -64,6 +77,7 @@ int cmd_snapshot(int argc, char **argv)
 	int err;
 
 	ph_live_opts_init(&env.live);
+	ph_diag_opts_init(&env.diag);
 	err = ph_argp_parse(&argp, argc, argv, &env);
 	if (err)
 		return err;
@@ -79,10 +93,21 @@ int cmd_snapshot(int argc, char **argv)
 	out.netns = env.live.probe.netns;
 	out.filter = env.filter;
 	out.warn_pct = 20;
-	if (env.json)
+	out.diag = &env.diag;
+	if (env.json) {
 		ph_out_json(stdout, l.acct, &out);
-	else
+	} else {
+		struct ph_finding *fs = NULL;
+		size_t n = ph_diagnose(l.acct, &env.diag, &fs), k = 0;
+
 		ph_out_text(stdout, l.acct, &out);
+		for (size_t i = 0; i < n; i++)
+			if (!out.netns || fs[i].netns == out.netns)
+				fs[k++] = fs[i];
+		fputs("\nFINDINGS\n", stdout);
+		ph_findings_text(stdout, fs, k);
+		free(fs);
+	}
 	err = fflush(stdout) ? PH_EXIT_IO : PH_EXIT_OK;
 cleanup:
 	ph_live_close(&l);

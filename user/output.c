@@ -188,10 +188,18 @@ void ph_out_json(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c)
 	ph_out_netns_json(f, a, c->netns);
 	if (c->diag) {
 		struct ph_finding *fs = NULL;
-		size_t n = ph_diagnose(a, c->diag, &fs);
+		struct ph_proc_key pk = { .pid = c->pid };
+		size_t n = ph_diagnose(a, c->diag, &fs), k = 0;
 
+		/* the filters of the view: --pid, --netns, --cgroup, --pod-uid, --container */
+		for (size_t i = 0; i < n; i++)
+			if ((!c->pid || ph_finding_of(&fs[i], &pk)) &&
+			    (!c->netns || fs[i].netns == c->netns) &&
+			    (fs[i].kind == PH_FIND_RANGE ||
+			     ph_proc_filter_match(&c->filter, fs[i].cgroup[0] ? fs[i].cgroup : NULL)))
+				fs[k++] = fs[i];
 		fputs(",\"findings\":", f);
-		ph_findings_json(f, fs, n);
+		ph_findings_json(f, fs, k);
 		free(fs);
 	}
 	fputs("}\n", f);

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "diagnose.h"
 #include "event.h"
 #include "json.h"
 #include "output.h"
@@ -47,6 +48,9 @@ void ph_summary_text(FILE *f, const struct ph_summary *s)
 			s->file.reason, (unsigned long long)s->file.bytes_valid,
 			(unsigned long long)s->file.bytes_total,
 			(unsigned long long)s->file.bytes_cut);
+
+	fputs("\nFINDINGS (why the ports ran out, at the end of the trace)\n", f);
+	ph_findings_text(f, s->findings, s->nfindings);
 
 	fprintf(f, "\nOFFENDERS (by peak ports held)\n%-7s %-16s %9s %7s %8s %7s  %s\n", "PID",
 		"COMM", "PEAK_HELD", "PEAK_TW", "OPENED", "FAILED", "CMDLINE");
@@ -143,7 +147,9 @@ void ph_summary_json(FILE *f, const struct ph_summary *s)
 		fprintf(f, ",\"peak_in_use\":%u,\"capacity\":%u,\"peak_at\":%.6f,\"failed\":%llu}",
 			d->peak_in_use, d->capacity, d->peak_t, (unsigned long long)d->failed);
 	}
-	fputs("],\"first_failure\":", f);
+	fputs("],\"findings\":", f);
+	ph_findings_json(f, s->findings, s->nfindings);
+	fputs(",\"first_failure\":", f);
 	if (!ff->seen) {
 		fputs("null}\n", f);
 		return;

@@ -363,7 +363,10 @@ int ph_rec_get_header(const void *p, __u32 len, struct ph_rec_header *h)
 	return 0;
 }
 
-/* NETNS: u32 inode, u16 range_lo, range_hi, u32 reserved_in_range, s32 tw_reuse, str reserved */
+/*
+ * NETNS: u32 inode, u16 range_lo, range_hi, u32 reserved_in_range, s32 tw_reuse,
+ * str reserved, then (appended, absent in older files) s32 syn_retries, s32 timestamps
+ */
 int ph_rec_put_netns(struct ph_tf_writer *w, const struct ph_netns_info *n)
 {
 	struct enc e;
@@ -375,6 +378,8 @@ int ph_rec_put_netns(struct ph_tf_writer *w, const struct ph_netns_info *n)
 	enc_u32(&e, n->reserved_in_range);
 	enc_u32(&e, (__u32)n->tw_reuse);
 	enc_str(&e, n->reserved);
+	enc_u32(&e, (__u32)n->syn_retries);
+	enc_u32(&e, (__u32)n->timestamps);
 	return enc_finish(&e, w, PH_REC_NETNS);
 }
 
@@ -391,6 +396,11 @@ int ph_rec_get_netns(const void *p, __u32 len, struct ph_netns_info *n)
 	n->reserved_in_range = dec_u32(&d);
 	n->tw_reuse = (__s32)dec_u32(&d);
 	err = dec_str(&d, &n->reserved);
+	n->syn_retries = n->timestamps = -1;
+	if (!err && len - d.pos >= 8) {
+		n->syn_retries = (__s32)dec_u32(&d);
+		n->timestamps = (__s32)dec_u32(&d);
+	}
 	if (!err)
 		err = dec_done(&d);
 	if (err) {
@@ -499,8 +509,11 @@ int ph_rec_get_snap_end(const void *p, __u32 len, struct ph_rec_snap_end *s)
 }
 
 /*
- * SOCK, 64 bytes: u32 netns, u8 family, u8 state, u16 sport, u16 dport,
- * u16 reserved, u32 owner pid, u64 owner start, u64 opened_ns, saddr[16], daddr[16]
+ * SOCK, 112 bytes: u32 netns, u8 family, u8 state, u16 sport, u16 dport,
+ * u16 reserved, u32 owner pid, u64 owner start, u64 opened_ns, saddr[16], daddr[16],
+ * then the activity (absent in files before it: 64 bytes): u64 act ts_ns,
+ * u64 bytes_acked, u64 bytes_received, u32 tx_idle_ms, u32 rx_idle_ms,
+ * u32 segs_out, u32 segs_in, u8 retrans, u8 flags, u16 reserved, u32 reserved
  */
 int ph_rec_put_sock(struct ph_tf_writer *w, const struct ph_sock_entry *s)
 {
@@ -516,6 +529,15 @@ int ph_rec_put_sock(struct ph_tf_writer *w, const struct ph_sock_entry *s)
 	ph_le64_put(b + 24, s->opened_ns);
 	memcpy(b + 32, s->saddr, 16);
 	memcpy(b + 48, s->daddr, 16);
+	ph_le64_put(b + 64, s->act.ts_ns);
+	ph_le64_put(b + 72, s->act.bytes_acked);
+	ph_le64_put(b + 80, s->act.bytes_received);
+	ph_le32_put(b + 88, s->act.tx_idle_ms);
+	ph_le32_put(b + 92, s->act.rx_idle_ms);
+	ph_le32_put(b + 96, s->act.segs_out);
+	ph_le32_put(b + 100, s->act.segs_in);
+	b[104] = s->act.retrans;
+	b[105] = s->act.flags;
 	return ph_tf_append(w, PH_REC_SOCK, b, sizeof(b));
 }
 
@@ -524,7 +546,7 @@ int ph_rec_get_sock(const void *p, __u32 len, struct ph_sock_entry *s)
 	const __u8 *b = p;
 
 	memset(s, 0, sizeof(*s));
-	if (!p || len < PH_REC_SOCK_LEN)
+	if (!p || len < PH_REC_SOCK_MIN)
 		return -EBADMSG;
 	s->netns = ph_le32_get(b);
 	s->family = b[4];
@@ -536,6 +558,17 @@ int ph_rec_get_sock(const void *p, __u32 len, struct ph_sock_entry *s)
 	s->opened_ns = ph_le64_get(b + 24);
 	memcpy(s->saddr, b + 32, 16);
 	memcpy(s->daddr, b + 48, 16);
+	if (len < PH_REC_SOCK_LEN)
+		return 0;
+	s->act.ts_ns = ph_le64_get(b + 64);
+	s->act.bytes_acked = ph_le64_get(b + 72);
+	s->act.bytes_received = ph_le64_get(b + 80);
+	s->act.tx_idle_ms = ph_le32_get(b + 88);
+	s->act.rx_idle_ms = ph_le32_get(b + 92);
+	s->act.segs_out = ph_le32_get(b + 96);
+	s->act.segs_in = ph_le32_get(b + 100);
+	s->act.retrans = b[104];
+	s->act.flags = b[105];
 	return 0;
 }
 

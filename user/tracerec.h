@@ -34,7 +34,8 @@ enum ph_rec_type {
 
 /* Encoded payload sizes (without strings) */
 #define PH_REC_EVENT_LEN	100
-#define PH_REC_SOCK_LEN		64
+#define PH_REC_SOCK_LEN		112	/* written: with the socket's activity */
+#define PH_REC_SOCK_MIN		64	/* readable: files before the activity part */
 
 enum ph_snap_reason {
 	PH_SNAP_START		= 1,	/* state when recording started */

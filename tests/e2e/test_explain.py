@@ -23,6 +23,12 @@ def explain(tmp, ns, duration, extra=(), name="explain"):
                          "--netns", str(ns.inode)] + list(extra), name=name)
 
 
+def snapshot(ns):
+    r = porthog_run(["snapshot", "--json", "--netns", str(ns.inode)])
+    check_eq(r.returncode, 0, f"snapshot exit code ({r.stderr.strip()[-300:]})")
+    return json.loads(r.stdout)
+
+
 def result(ph, timeout=120):
     try:
         rc = ph.proc.wait(timeout)
@@ -132,6 +138,11 @@ def test_dropped_syns_are_a_syn_hang(tmp):
         check("tcp_syn_retries is 3 here: a connect gives up after 15 s" in f["advice"],
               f"advice: {f['advice']}")
         healthy(res, pp["pid"], "the pooled client")
+        # one look (no events) supports it too: the walk's SYN retransmit counts
+        snap = snapshot(ns)
+        f = one(snap, "syn_hang", hp["pid"])
+        check_eq((f["dport"], f["ports"]), (9999, 6), "snapshot: syn_hang port and ports")
+        healthy(snap, pp["pid"], "the pooled client (snapshot)")
     finally:
         ns.delete()
 
@@ -152,6 +163,10 @@ def test_bind_before_connect_is_a_bind_hog(tmp):
         check_eq(f["evidence"]["bound"], 20, "bound sockets")
         check("IP_BIND_ADDRESS_NO_PORT" in f["advice"], f"advice: {f['advice']}")
         healthy(res, pp["pid"], "the pooled client")
+        # one look: the walk sees the ports came from bind()
+        snap = snapshot(ns)
+        f = one(snap, "bind_hog", hp["pid"])
+        check_eq(f["ports"], 20, "snapshot: bind_hog ports")
     finally:
         ns.delete()
 
@@ -180,6 +195,37 @@ def test_failing_second_process_is_a_victim_of_the_first(tmp):
         check(f"PID {hp['pid']}" in f["advice"], f"advice names the holder: {f['advice']}")
         one(res, "leak", hp["pid"])
         healthy(res, pp["pid"], "the pooled client")
+    finally:
+        ns.delete()
+
+
+def test_report_of_a_recording_explains_the_leak(tmp):
+    ns = Netns("phexrep", 41000, 41063)
+    try:
+        srv = Server(ns, tmp)
+        pooled = Client(ns, tmp, srv, "pooled", ["--count", "1000000", "--rate", "100"],
+                        wait=False)
+        out = os.path.join(tmp, "leak.phtrace")
+        rec = Porthog(tmp, ["record", "-o", out, "--duration", "7", "--netns", str(ns.inode)],
+                      name="record")
+        leaky = Client(ns, tmp, srv, "leaky", ["--rate", "20", "--count", "30",
+                                               "--heartbeat", "1"])
+        check_eq(rec.proc.wait(60), 0, f"record exit code ({rec.stderr()[-300:]})")
+        lp, pp = leaky.parse(), pooled.parse()
+        r = porthog_run(["report", out, "--json"])
+        check_eq(r.returncode, 0, f"report exit code ({r.stderr.strip()})")
+        res = json.loads(r.stdout)
+        f = one(res, "leak", lp["pid"])
+        check_eq((f["daddr"], f["dport"], f["ports"]), ("127.0.0.1", 8080, 30), "where, ports")
+        e = f["evidence"]
+        check_eq((e["opened"], e["closed"], e["activity_known"], e["quiet"]), (30, 0, 30, 30),
+                 "evidence from the recording (activity from its last walk)")
+        healthy(res, pp["pid"], "the pooled client")
+        r = porthog_run(["report", out])
+        check_eq(r.returncode, 0, "report text exit code")
+        check(f"leak  ph_client (pid {lp['pid']})  -> 127.0.0.1:8080" in r.stdout,
+              f"text findings: {r.stdout[:2000]}")
+        check("a heartbeat keeps a connection open" in r.stdout, "text advice")
     finally:
         ns.delete()
 

@@ -152,7 +152,7 @@ static bool sock_eq(const struct ph_sock_entry *a, const struct ph_sock_entry *b
 	       a->sport == b->sport && a->dport == b->dport &&
 	       !memcmp(a->saddr, b->saddr, 16) && !memcmp(a->daddr, b->daddr, 16) &&
 	       a->owner.pid == b->owner.pid && a->owner.start == b->owner.start &&
-	       a->opened_ns == b->opened_ns;
+	       a->opened_ns == b->opened_ns && !memcmp(&a->act, &b->act, sizeof(a->act));
 }
 
 /*
@@ -196,6 +196,7 @@ UNIT_TEST(tracefile_roundtrip_all_types)
 	struct ph_netns_info ni = {
 		.inode = 4026532001u, .range_lo = 32768, .range_hi = 60999,
 		.reserved_in_range = 3, .tw_reuse = 2, .reserved = "40000-40002,8080",
+		.syn_retries = 3, .timestamps = 1,
 	}, ni2;
 	struct ph_netns_info ni_null = { .inode = 7, .tw_reuse = -1 };
 	struct ph_proc_meta pm = {
@@ -209,6 +210,9 @@ UNIT_TEST(tracefile_roundtrip_all_types)
 		.netns = 4026531840u, .family = AF_INET, .state = 6, .sport = 50001,
 		.dport = 443, .owner = { .pid = 4242, .start = 987654321 },
 		.opened_ns = 123456789012ULL,
+		.act = { .ts_ns = 5 * 1000000000ULL, .bytes_acked = 1ULL << 40, .bytes_received = 7,
+			 .tx_idle_ms = 31000, .rx_idle_ms = 0xffffffffu, .segs_out = 9, .segs_in = 8,
+			 .retrans = 3, .flags = PH_SR_ACTIVITY | PH_SR_BOUND },
 	}, se2;
 	struct ph_event ev = mk_event(3), ev2;
 	struct ph_rec_snap_begin sb;
@@ -287,6 +291,13 @@ UNIT_TEST(tracefile_roundtrip_all_types)
 				CHECK_EQ_INT(ni2.reserved_in_range, 3);
 				CHECK_EQ_INT(ni2.tw_reuse, 2);
 				CHECK_EQ_STR(ni2.reserved, ni.reserved);
+				CHECK_EQ_INT(ni2.syn_retries, 3);
+				CHECK_EQ_INT(ni2.timestamps, 1);
+				/* written before syn_retries and timestamps: unknown */
+				ph_rec_netns_free(&ni2);
+				CHECK_EQ_INT(ph_rec_get_netns(data, len - 8, &ni2), 0);
+				CHECK_EQ_INT(ni2.syn_retries, -1);
+				CHECK_EQ_INT(ni2.timestamps, -1);
 			} else {
 				CHECK_EQ_INT(ni2.inode, 7);
 				CHECK_EQ_INT(ni2.tw_reuse, -1);
@@ -843,8 +854,15 @@ UNIT_TEST(tracerec_decode_rejects_garbage)
 		CHECK_EQ_INT(ph_rec_get_event(ev, len, &e), -EBADMSG);
 	CHECK_EQ_INT(ph_rec_get_event(ev, PH_REC_EVENT_LEN, &e), 0);
 	CHECK_EQ_INT(ph_rec_get_event(NULL, PH_REC_EVENT_LEN, &e), -EBADMSG);
-	for (__u32 len = 0; len < PH_REC_SOCK_LEN; len++)
+	for (__u32 len = 0; len < PH_REC_SOCK_MIN; len++)
 		CHECK_EQ_INT(ph_rec_get_sock(b, len, &s), -EBADMSG);
+	/* a SOCK of a file before the activity part: read, with no activity */
+	b[105] = PH_SR_ACTIVITY;
+	CHECK_EQ_INT(ph_rec_get_sock(b, PH_REC_SOCK_MIN, &s), 0);
+	CHECK_EQ_INT(s.act.flags, 0);
+	CHECK_EQ_INT(ph_rec_get_sock(b, PH_REC_SOCK_LEN, &s), 0);
+	CHECK_EQ_INT(s.act.flags, PH_SR_ACTIVITY);
+	b[105] = 0;
 	for (__u32 len = 0; len < 16; len++) {
 		CHECK_EQ_INT(ph_rec_get_lost(b, len, &l), -EBADMSG);
 		CHECK_EQ_INT(ph_rec_get_end(b, len, &en), -EBADMSG);
