@@ -15,6 +15,7 @@ cleanup() {
 	set +e
 	[ -n "${TRACE_PID:-}" ] && kill -INT "$TRACE_PID" 2>/dev/null && wait "$TRACE_PID" 2>/dev/null
 	[ -n "${REC_PID:-}" ] && kill -INT "$REC_PID" 2>/dev/null && wait "$REC_PID" 2>/dev/null
+	[ -n "${EXPLAIN_PID:-}" ] && kill -INT "$EXPLAIN_PID" 2>/dev/null && wait "$EXPLAIN_PID" 2>/dev/null
 	pkill -f "ph_client --addr 127.0.0.1 --port 5672" 2>/dev/null
 	pkill -f "ph_server --addr 127.0.0.1 --port 5672" 2>/dev/null
 	ip netns del "$NS" 2>/dev/null
@@ -52,12 +53,20 @@ while ! grep -q "flight recorder:" "$TMP/rec.err" 2>/dev/null; do
 	sleep 0.05
 done
 
-say "starting a pooled client (1 connection) and a leaky web server (1 new connection per request, 15 req/s)"
+say "porthog explain --duration 12: watches while it happens, then says why and what to do"
+$B/porthog explain --duration 12 --netns "$INODE" > "$TMP/explain.txt" 2> "$TMP/explain.err" &
+EXPLAIN_PID=$!
+while ! grep -q "attached with backend" "$TMP/explain.err" 2>/dev/null; do
+	kill -0 "$EXPLAIN_PID" 2>/dev/null || { cat "$TMP/explain.err" >&2; exit 1; }
+	sleep 0.05
+done
+
+say "starting a pooled client (1 connection) and a leaky web server (1 new connection per request, 15 req/s, a heartbeat on each every second)"
 ip netns exec "$NS" $B/ph_client --addr 127.0.0.1 --port 5672 --mode pooled --count 100 \
 	--out "$TMP/pooled.log" --ready-file "$TMP/pooled.ready" &
 while [ ! -f "$TMP/pooled.ready" ]; do sleep 0.05; done
 ip netns exec "$NS" $B/ph_client --addr 127.0.0.1 --port 5672 --mode leaky --rate 15 \
-	--fail-count 5 --out "$TMP/leaky.log" --ready-file "$TMP/leaky.ready" &
+	--heartbeat 1 --fail-count 5 --out "$TMP/leaky.log" --ready-file "$TMP/leaky.ready" &
 
 say "porthog top --batch: headroom shrinks, the forecast counts down, then connects fail"
 $B/porthog top --batch --interval 1 --count 6 --netns "$INODE" --eta-window 3 2>/dev/null
@@ -85,3 +94,8 @@ REC_PID=
 say "porthog report: the postmortem from the flight recorder's file (no root needed)"
 grep "trigger:" "$TMP/rec.err" || true
 $B/porthog report "$TMP/incident.phtrace" | sed -n '/^OFFENDERS/,$p'
+
+wait "$EXPLAIN_PID" || true
+EXPLAIN_PID=
+say "porthog explain: what is wrong, and what to do"
+cat "$TMP/explain.txt"
