@@ -765,6 +765,24 @@ def report(results, out):
                 w(f"`ss -tanp` time over `{lb}` time ({what}; medians; goal ≥ 10×): " +
                   ", ".join(ratios) + ".")
                 w("")
+        def snap_cpu(lb, n):
+            rs = [(r["user_s"] + r["sys_s"]) for r in sn
+                  if r["label"] == lb and r["sockets"] == n and r["rc"] == 0]
+            return med(rs) if rs else None
+        act, plain = "porthog snapshot --json --netns NS", \
+            "porthog snapshot --json --netns NS --no-sock-activity"
+        cost = []
+        for n in levels:
+            a, p, ac, pc = snap_med(act, n), snap_med(plain, n), snap_cpu(act, n), snap_cpu(plain, n)
+            if a and p and ac and pc:
+                cost.append(f"{n:,} sockets {a * 1000:.0f} vs {p * 1000:.0f} ms wall "
+                            f"(**{a / p:.2f}×**), {ac * 1000:.0f} vs {pc * 1000:.0f} ms CPU "
+                            f"(**{ac / pc:.2f}×**)")
+        if cost:
+            w("Socket activity (what `explain` judges: idle times, bytes, segments, SYN "
+              "retransmits, bound ports, read from each `tcp_sock` in the walk): "
+              f"`{act}` over `{plain}` (medians): " + "; ".join(cost) + ".")
+            w("")
         if any(r["label"].startswith("alt ") for r in sn):
             w(f"`alt` is the candidate build `{meta.get('alt_desc') or meta.get('alt')}`, "
               "measured in the same rounds.")

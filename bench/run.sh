@@ -484,14 +484,14 @@ if has_phase snapshot; then
 		echo "{\"kind\":\"snaplevel\",\"sockets\":$N,\"inuse\":$inuse,\"procs\":$P}" >>"$RES"
 		ino=$(stat -c %i "/run/netns/$ns")
 		cmds=("porthog snapshot" "porthog snapshot --json" "porthog snapshot --snapshot=diag" "ss -tanp" "ss -tan"
-			"porthog snapshot --json --netns NS")
+			"porthog snapshot --json --netns NS" "porthog snapshot --json --netns NS --no-sock-activity")
 		[ -z "$PORTHOG_ALT" ] || cmds+=("alt snapshot --json")
 		for ((r = 0; r < SNAP_REPS; r++)); do
 			for ((k = 0; k < ${#cmds[@]}; k++)); do
 				lb=${cmds[$(((k + r) % ${#cmds[@]}))]}
 				case $lb in
 				porthog*) read -r -a argv <<<"$PORTHOG ${lb#porthog }" ;;&
-				*NS) argv[-1]=$ino ;;
+				*NS*) for i in "${!argv[@]}"; do [ "${argv[$i]}" != NS ] || argv[$i]=$ino; done ;;&
 				alt*) read -r -a argv <<<"$PORTHOG_ALT ${lb#alt }" ;;
 				ss*) read -r -a argv <<<"nsenter --net=/run/netns/$ns $lb" ;;
 				esac

@@ -861,8 +861,18 @@ int iter_tcp(struct bpf_iter__tcp *ctx)
 	return 0;
 }
 
-/* Linux 6.2+; older kernels leave the socket activity out of the files walk */
+/* Linux 6.2+; older kernels read the socket activity of the files walk by helper */
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+/*
+ * The light skeleton's loader (libbpf 1.1) cannot test a kfunc's address: it
+ * calls the kfunc, and where the kernel lacks it the load fails and `snapshot`
+ * loads the iterators with libbpf, which can.
+ */
+#ifdef PH_ITER_ONLY
+#define have_rdonly_cast()	true
+#else
+#define have_rdonly_cast()	(bpf_rdonly_cast != NULL)
+#endif
 
 /*
  * The files of one process come one after another: its identity (pid, start
@@ -926,7 +936,7 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
 	sock_rec_common(&sk->__sk_common, &r.sock);
 	r.sock.ino = file->f_inode->i_ino;
 	/* sock->sk is not a trusted pointer, so no helper takes it: cast it (TCP checked above) */
-	if (bpf_rdonly_cast) {
+	if (have_rdonly_cast()) {
 		tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
 		sock_rec_full(tp, &r.sock);
 	} else if (sock_activity) {

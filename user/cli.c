@@ -24,6 +24,7 @@ enum {
 	OPT_CGROUP,
 	OPT_POD_UID,
 	OPT_CONTAINER,
+	OPT_NO_ACTIVITY,
 	OPT_MIN_PORTS,
 	OPT_IDLE,
 	OPT_LIGHT_BPS,
@@ -109,6 +110,7 @@ static const struct argp_option live_options[] = {
 	{ "max-procs", OPT_MAX_PROCS, "N", 0, "Bound of tracked processes (default 16384)", 2 },
 	{ "reconcile", OPT_RECONCILE, "SECONDS", 0, "Re-walk all sockets this often to repair what lost events broke (default 30; 0 = never; a loss that could have changed the table triggers one, at most 5% of a CPU)", 2 },
 	{ "eta-window", OPT_ETA_WINDOW, "SECONDS", 0, "Window of the growth rate behind eta_s (default 30)", 2 },
+	{ "no-sock-activity", OPT_NO_ACTIVITY, NULL, 0, "Socket walks leave out each socket's traffic (idle times, bytes): cheaper, but the diagnosis loses its leak evidence", 2 },
 	{},
 };
 
@@ -133,6 +135,9 @@ static error_t live_parse(int key, char *arg, struct argp_state *state)
 	case OPT_RECONCILE:
 		if (parse_double(arg, 0, 86400, &o->reconcile_s))
 			argp_error(state, "invalid --reconcile '%s'", arg);
+		break;
+	case OPT_NO_ACTIVITY:
+		o->probe.sock_activity = false;
 		break;
 	case OPT_ETA_WINDOW:
 		if (parse_double(arg, 1, 86400, &o->acct.eta_window_s))
