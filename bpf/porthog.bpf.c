@@ -46,17 +46,6 @@ const volatile bool sock_activity = true;
 /* jiffies per second; user space supplies it when no kernel config is readable */
 extern unsigned int CONFIG_HZ __kconfig __weak;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-#ifdef PH_ITER_ONLY
-	__uint(max_entries, 1);		/* nobody fills it: no events */
-#else
-	__uint(max_entries, 131072);
-#endif
-	__type(key, __u64);		/* struct sock address */
-	__type(value, struct ph_owner);
-} owners SEC(".maps");
-
 static __always_inline void copy_addrs_direct(const struct sock_common *skc, __u16 family,
 					      __u8 *saddr, __u8 *daddr)
 {
@@ -84,6 +73,13 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 131072);
+	__type(key, __u64);		/* struct sock address */
+	__type(value, struct ph_owner);
+} owners SEC(".maps");
 
 /* kprobe backend: the socket passed to inet_hash_connect, keyed by tid */
 struct {
@@ -821,17 +817,18 @@ static __always_inline void sock_rec_common(const struct sock_common *skc, struc
  */
 static __always_inline void sock_rec_full(struct tcp_sock *tp, struct ph_sock_rec *r)
 {
-	__u64 key = (__u64)tp;
-	struct ph_owner *o;
-
 	r->uid = tp->inet_conn.icsk_inet.sk.sk_uid.val;
-	o = bpf_map_lookup_elem(&owners, &key);
+#ifndef PH_ITER_ONLY	/* alone, the iterators run without events: nobody records owners */
+	__u64 key = (__u64)tp;
+	struct ph_owner *o = bpf_map_lookup_elem(&owners, &key);
+
 	if (o) {
 		r->owner_pid = o->pid;
 		r->owner_start_ns = o->start_ns;
 		if (o->bound_sport)
 			r->flags |= PH_SR_BOUND;
 	}
+#endif
 	if (sock_activity)
 		sock_activity_read(tp, r);
 }
