@@ -41,7 +41,7 @@ static const struct argp_option probe_options[] = {
 	{ "ringbuf-size", OPT_RINGBUF, "BYTES", 0, "Ring buffer size, a power of two (default 4194304)", 1 },
 	{ "syscall-errno", OPT_SYSCALL_ERRNO, NULL, 0, "Also hook connect()'s syscall exit: report its real errno and catch EADDRNOTAVAIL from any path (slows every syscall)", 1 },
 	{ "no-nest-catch", OPT_NO_NEST_CATCH, NULL, 0, "Do not attach the program that catches tracepoint hits the kernel skips while porthog's runs on the same CPU (a little less overhead; those hits are then lost and counted as skipped_events)", 1 },
-	{ "verbose", 'v', NULL, 0, "Pass libbpf's own messages through to stderr", 1 },
+	{ "verbose", 'v', NULL, 0, "libbpf's own messages, and the start-up's timing, on stderr", 1 },
 	{},
 };
 
