@@ -83,22 +83,10 @@ static const struct argp argp = {
 	.children = children,
 };
 
-/* Only findings of the namespace and the processes asked for (as serve's series). */
-static size_t filter_findings(struct ph_finding *fs, size_t n, __u32 netns,
-			      const struct ph_proc_filter *f)
-{
-	size_t k = 0;
-
-	for (size_t i = 0; i < n; i++)
-		if ((!netns || fs[i].netns == netns) &&
-		    ph_proc_filter_match(f, fs[i].cgroup[0] ? fs[i].cgroup : NULL))
-			fs[k++] = fs[i];
-	return k;
-}
-
 int cmd_explain(int argc, char **argv)
 {
 	struct explain_env env = { .duration = 10 };
+	struct ph_out_ctx view = {};
 	struct ph_finding *fs = NULL;
 	__u64 end, start;
 	struct ph_losses lo;
@@ -137,8 +125,12 @@ int cmd_explain(int argc, char **argv)
 	if (env.duration > 0)
 		ph_live_walk(&l, false);
 	ph_acct_tick(l.acct, mono_ns());
-	n = filter_findings(fs, ph_diagnose(l.acct, &env.diag, &fs), env.live.probe.netns,
-			    &env.filter);
+	/* only findings of the namespace and the processes asked for */
+	view.pid = env.live.probe.pid;
+	view.netns = env.live.probe.netns;
+	view.filter = env.filter;
+	view.diag = &env.diag;
+	n = ph_out_findings(l.acct, &view, &fs);
 	ph_live_losses(&l, &lo);
 	if (env.json) {
 		printf("{\"ts\":%.6f,\"duration_s\":%.3f,\"attach_mode\":", wall_now(),

@@ -98,14 +98,11 @@ int cmd_snapshot(int argc, char **argv)
 		ph_out_json(stdout, l.acct, &out);
 	} else {
 		struct ph_finding *fs = NULL;
-		size_t n = ph_diagnose(l.acct, &env.diag, &fs), k = 0;
+		size_t n = ph_out_findings(l.acct, &out, &fs);
 
 		ph_out_text(stdout, l.acct, &out);
-		for (size_t i = 0; i < n; i++)
-			if (!out.netns || fs[i].netns == out.netns)
-				fs[k++] = fs[i];
 		fputs("\nFINDINGS\n", stdout);
-		ph_findings_text(stdout, fs, k);
+		ph_findings_text(stdout, fs, n);
 		free(fs);
 	}
 	err = fflush(stdout) ? PH_EXIT_IO : PH_EXIT_OK;

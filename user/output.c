@@ -188,18 +188,10 @@ void ph_out_json(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c)
 	ph_out_netns_json(f, a, c->netns);
 	if (c->diag) {
 		struct ph_finding *fs = NULL;
-		struct ph_proc_key pk = { .pid = c->pid };
-		size_t n = ph_diagnose(a, c->diag, &fs), k = 0;
+		size_t n = ph_out_findings(a, c, &fs);
 
-		/* the filters of the view: --pid, --netns, --cgroup, --pod-uid, --container */
-		for (size_t i = 0; i < n; i++)
-			if ((!c->pid || ph_finding_of(&fs[i], &pk)) &&
-			    (!c->netns || fs[i].netns == c->netns) &&
-			    (fs[i].kind == PH_FIND_RANGE ||
-			     ph_proc_filter_match(&c->filter, fs[i].cgroup[0] ? fs[i].cgroup : NULL)))
-				fs[k++] = fs[i];
 		fputs(",\"findings\":", f);
-		ph_findings_json(f, fs, k);
+		ph_findings_json(f, fs, n);
 		free(fs);
 	}
 	fputs("}\n", f);
@@ -217,6 +209,20 @@ static void fmt_eta(double eta, char *buf, size_t len)
 		snprintf(buf, len, "%.0fm", eta / 60);
 	else
 		snprintf(buf, len, "%.0fh", eta / 3600);
+}
+
+size_t ph_out_findings(struct ph_acct *a, const struct ph_out_ctx *c, struct ph_finding **out)
+{
+	struct ph_proc_key pk = { .pid = c->pid };
+	size_t n = ph_diagnose(a, c->diag, out), k = 0;
+	struct ph_finding *fs = *out;
+
+	for (size_t i = 0; i < n; i++)
+		if ((!c->pid || ph_finding_of(&fs[i], &pk)) &&
+		    (!c->netns || fs[i].netns == c->netns) &&
+		    ph_proc_filter_match(&c->filter, fs[i].cgroup[0] ? fs[i].cgroup : NULL))
+			fs[k++] = fs[i];
+	return k;
 }
 
 bool ph_finding_of(const struct ph_finding *f, const struct ph_proc_key *k)

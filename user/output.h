@@ -39,6 +39,12 @@ bool ph_out_proc_match(const struct ph_out_ctx *c, const struct ph_proc_view *v)
 bool ph_out_dest_match(const struct ph_out_ctx *c, const struct ph_dest_view *v);
 void ph_out_json(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c);
 void ph_out_text(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c);
+/*
+ * The diagnosis (c->diag thresholds) through the view's filters: --pid,
+ * --netns, --cgroup, --pod-uid, --container (a process filter leaves out the
+ * namespace-wide range findings). *out is malloc'ed; returns the count.
+ */
+size_t ph_out_findings(struct ph_acct *a, const struct ph_out_ctx *c, struct ph_finding **out);
 /* Is the finding about this process (its pid, or one of an aggregate's pids)? */
 bool ph_finding_of(const struct ph_finding *f, const struct ph_proc_key *k);
 /*

@@ -17,6 +17,15 @@ class Dest:
         self.addr, self.port = addr, port
 
 
+def server_and_pool(ns, tmp):
+    """The server, and a healthy client next to it: one pooled connection carrying a
+    request every 10 ms for the whole test. No finding may name it."""
+    srv = Server(ns, tmp)
+    pooled = Client(ns, tmp, srv, "pooled", ["--count", "1000000", "--rate", "100"],
+                    wait=False)
+    return srv, pooled
+
+
 def explain(tmp, ns, duration, extra=(), name="explain"):
     """porthog explain --json in the background; attached when this returns."""
     return Porthog(tmp, ["explain", "--json", "--duration", str(duration),
@@ -63,9 +72,7 @@ def healthy(res, pid, what):
 def test_leaky_heartbeat_client_is_a_leak(tmp):
     ns = Netns("phexleak", 41000, 41063)
     try:
-        srv = Server(ns, tmp)
-        pooled = Client(ns, tmp, srv, "pooled", ["--count", "1000000", "--rate", "100"],
-                        wait=False)
+        srv, pooled = server_and_pool(ns, tmp)
         ph = explain(tmp, ns, 8)
         leaky = Client(ns, tmp, srv, "leaky", ["--rate", "20", "--count", "30",
                                                "--heartbeat", "1"])
@@ -91,9 +98,7 @@ def test_leaky_heartbeat_client_is_a_leak(tmp):
 def test_short_connections_closed_by_client_are_churn(tmp):
     ns = Netns("phexchurn", 41000, 41063)
     try:
-        srv = Server(ns, tmp)
-        pooled = Client(ns, tmp, srv, "pooled", ["--count", "1000000", "--rate", "100"],
-                        wait=False)
+        srv, pooled = server_and_pool(ns, tmp)
         ph = explain(tmp, ns, 6)
         churn = Client(ns, tmp, srv, "churn", ["--close", "fin", "--rate", "40",
                                                "--count", "1000000", "--fail-count", "1000000"],
@@ -121,9 +126,7 @@ def test_dropped_syns_are_a_syn_hang(tmp):
         ns.run(["nft", "add table inet phx"])
         ns.run(["nft", "add chain inet phx input { type filter hook input priority 0 ; }"])
         ns.run(["nft", "add rule inet phx input tcp dport 9999 drop"])
-        srv = Server(ns, tmp)
-        pooled = Client(ns, tmp, srv, "pooled", ["--count", "1000000", "--rate", "100"],
-                        wait=False)
+        srv, pooled = server_and_pool(ns, tmp)
         ph = explain(tmp, ns, 5)
         hang = Client(ns, tmp, Dest("127.0.0.1", 9999), "leaky",
                       ["--nonblock", "--no-wait", "--count", "6", "--rate", "50"], name="hang")
@@ -150,9 +153,7 @@ def test_dropped_syns_are_a_syn_hang(tmp):
 def test_bind_before_connect_is_a_bind_hog(tmp):
     ns = Netns("phexbind", 41000, 41063)
     try:
-        srv = Server(ns, tmp)
-        pooled = Client(ns, tmp, srv, "pooled", ["--count", "1000000", "--rate", "100"],
-                        wait=False)
+        srv, pooled = server_and_pool(ns, tmp)
         ph = explain(tmp, ns, 5)
         hog = Client(ns, tmp, srv, "leaky", ["--bind", "--count", "20", "--rate", "50",
                                              "--heartbeat", "1"], name="hog")
@@ -174,9 +175,7 @@ def test_bind_before_connect_is_a_bind_hog(tmp):
 def test_failing_second_process_is_a_victim_of_the_first(tmp):
     ns = Netns("phexvictim", 41000, 41063)
     try:
-        srv = Server(ns, tmp)
-        pooled = Client(ns, tmp, srv, "pooled", ["--count", "1000000", "--rate", "100"],
-                        wait=False)
+        srv, pooled = server_and_pool(ns, tmp)
         ph = explain(tmp, ns, 6)
         holder = Client(ns, tmp, srv, "leaky", ["--fail-count", "1"], name="holder")
         victim = Client(ns, tmp, srv, "churn", ["--count", "5", "--fail-count", "5"],
@@ -202,9 +201,7 @@ def test_failing_second_process_is_a_victim_of_the_first(tmp):
 def test_report_of_a_recording_explains_the_leak(tmp):
     ns = Netns("phexrep", 41000, 41063)
     try:
-        srv = Server(ns, tmp)
-        pooled = Client(ns, tmp, srv, "pooled", ["--count", "1000000", "--rate", "100"],
-                        wait=False)
+        srv, pooled = server_and_pool(ns, tmp)
         out = os.path.join(tmp, "leak.phtrace")
         rec = Porthog(tmp, ["record", "-o", out, "--duration", "7", "--netns", str(ns.inode)],
                       name="record")

@@ -62,6 +62,23 @@ static void walk_seen(struct ph_acct *a, const struct ph_event *e, __u8 state, _
 	ph_acct_add_sock(a, &s);
 }
 
+/* An ESTABLISHED socket older than porthog (no connect seen), idle for idle_ms at now. */
+static void add_old(struct ph_acct *a, __u32 pid, __u16 dport, __u16 sport, __u32 idle_ms,
+		    __u64 now)
+{
+	struct ph_event e = ev(PH_EV_CONNECT, pid, "10.0.0.7", dport, sport, 0);
+	struct ph_sock_entry s = {
+		.netns = NS, .family = AF_INET, .state = PH_ST_ESTABLISHED, .sport = sport,
+		.dport = dport, .owner = { .pid = pid, .start = pid },
+		.act = { .ts_ns = now, .tx_idle_ms = idle_ms, .rx_idle_ms = idle_ms,
+			 .bytes_acked = 100, .flags = PH_SR_ACTIVITY },
+	};
+
+	memcpy(s.saddr, e.saddr, 16);
+	memcpy(s.daddr, e.daddr, 16);
+	ph_acct_add_sock(a, &s);
+}
+
 static size_t diagnose(struct ph_acct *a, __u64 now, struct ph_finding **fs)
 {
 	struct ph_diag_opts o;
@@ -164,19 +181,8 @@ UNIT_TEST(diagnose_idle_pool_opened_at_once_not_a_leak)
 	struct ph_finding *fs = NULL;
 	size_t n;
 
-	for (int i = 0; i < 30; i++) {
-		struct ph_event e = ev(PH_EV_CONNECT, 300, "10.0.0.7", 5432, 35000 + i, T0);
-		struct ph_sock_entry s = {
-			.netns = NS, .family = AF_INET, .state = PH_ST_ESTABLISHED,
-			.sport = e.sport, .dport = e.dport, .owner = { .pid = 300, .start = 300 },
-			.act = { .ts_ns = now, .tx_idle_ms = 600000, .rx_idle_ms = 600000,
-				 .bytes_acked = 100, .flags = PH_SR_ACTIVITY },
-		};
-
-		memcpy(s.saddr, e.saddr, 16);
-		memcpy(s.daddr, e.daddr, 16);
-		ph_acct_add_sock(a, &s);	/* older than porthog: no connect seen */
-	}
+	for (int i = 0; i < 30; i++)
+		add_old(a, 300, 5432, 35000 + i, 600000, now);
 	n = diagnose(a, now, &fs);
 	CHECK(unflagged(fs, n, 300));
 	free(fs);
@@ -192,20 +198,8 @@ UNIT_TEST(diagnose_leak_from_idle_ages_one_look)
 	const struct ph_finding *f;
 	size_t n;
 
-	for (int i = 0; i < 30; i++) {
-		struct ph_event e = ev(PH_EV_CONNECT, 310, "10.0.0.7", 5672, 35000 + i, T0);
-		struct ph_sock_entry s = {
-			.netns = NS, .family = AF_INET, .state = PH_ST_ESTABLISHED,
-			.sport = e.sport, .dport = e.dport, .owner = { .pid = 310, .start = 310 },
-			.act = { .ts_ns = now, .tx_idle_ms = 10000 * (i + 1),
-				 .rx_idle_ms = 10000 * (i + 1), .bytes_acked = 100,
-				 .flags = PH_SR_ACTIVITY },
-		};
-
-		memcpy(s.saddr, e.saddr, 16);
-		memcpy(s.daddr, e.daddr, 16);
-		ph_acct_add_sock(a, &s);
-	}
+	for (int i = 0; i < 30; i++)
+		add_old(a, 310, 5672, 35000 + i, 10000 * (i + 1), now);
 	n = diagnose(a, now, &fs);
 	f = find(fs, n, PH_FIND_LEAK, 310);
 	CHECK(f != NULL);
