@@ -40,7 +40,7 @@ USER_SRCS	:= $(wildcard user/*.c)
 USER_OBJS	:= $(patsubst user/%.c,$(OUT)/%.o,$(USER_SRCS))
 LIB_OBJS	:= $(filter-out $(OUT)/main.o,$(USER_OBJS))
 UNIT_SRCS	:= $(wildcard tests/unit/*.c)
-WORKLOADS	:= $(OUT)/ph_server $(OUT)/ph_client $(OUT)/connstorm
+WORKLOADS	:= $(OUT)/ph_server $(OUT)/ph_client $(OUT)/ph_ports $(OUT)/connstorm
 BENCH_TOOLS	:= $(OUT)/floor $(OUT)/floor.bpf.o
 
 .PHONY: all clean install deb deps demo test unit e2e fuzz bench bench-quick check-arch vmlinux
@@ -90,6 +90,9 @@ $(OUT)/ph_server: tests/workloads/ph_server.c | $(OUT)
 $(OUT)/ph_client: tests/workloads/ph_client.c | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -pthread $< -o $@
+$(OUT)/ph_ports: tests/workloads/ph_ports.c | $(OUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror $< -o $@
 $(OUT)/connstorm: bench/connstorm.c | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -pthread $< -o $@ -lm

@@ -19,8 +19,11 @@
 #define AF_INET		2
 #define AF_INET6	10
 #define IPPROTO_TCP	6
+#define IPPROTO_UDP	17
 #define SOCK_STREAM	1
+#define SOCK_DGRAM	2
 #define EADDRNOTAVAIL	99
+#define SOCK_BINDPORT_LOCK	8
 
 /* enum tcp_state values are ABI (also in include/net/tcp_states.h) */
 #define ST_ESTABLISHED	1
@@ -249,6 +252,21 @@ static __always_inline void copy_addrs(const struct sock_common *skc, __u16 fami
 	}
 }
 
+/* IP_LOCAL_PORT_RANGE (6.3+): struct { u16 lo, hi } or u32 hi << 16 | lo, same bytes */
+static __always_inline void sock_port_range(const struct sock *sk, struct ph_event *e, __u8 type)
+{
+	const struct inet_sock *inet = (const struct inet_sock *)sk;
+	__u32 v = 0;
+
+	if (type != PH_EV_CLOSE && bpf_core_field_exists(inet->local_port_range) &&
+	    bpf_core_field_size(inet->local_port_range) == 4)
+		bpf_core_read(&v, 4, &inet->local_port_range);
+	e->port_lo = v & 0xffff;
+	e->port_hi = v >> 16;
+	if (e->port_lo && !e->port_hi)
+		e->port_hi = 65535;
+}
+
 static __always_inline void fill_event(struct ph_event *e, const struct sock *sk,
 				      const struct ph_owner *o, __u8 type, __s32 err,
 				      __u8 oldstate, __u8 flags, bool direct)
@@ -271,8 +289,15 @@ static __always_inline void fill_event(struct ph_event *e, const struct sock *sk
 	e->family = family;
 	e->oldstate = oldstate;
 	e->flags = flags | (o->bound_sport ? PH_F_BOUND : 0);
+	/* bind(port 0) without IP_BIND_ADDRESS_NO_PORT: no explicit port was locked */
+	if (o->bound_sport && !(BPF_CORE_READ_BITFIELD_PROBED(sk, sk_userlocks) & SOCK_BINDPORT_LOCK))
+		e->flags |= PH_F_BIND_EPHEMERAL;
 	copy_addrs(&sk->__sk_common, family, e->saddr, e->daddr, direct);
 	__builtin_memcpy(e->comm, o->comm, sizeof(e->comm));
+	e->protocol = IPPROTO_TCP;
+	e->pad2 = 0;
+	e->pad3 = 0;
+	sock_port_range(sk, e, type);
 }
 
 /* Emit one event for a socket whose owner is known. */
@@ -697,6 +722,7 @@ static __always_inline void emit_syscall_failure(__u64 uaddr, __s32 err)
 	e->dport = bpf_ntohs(sa.sin6_port);
 	e->type = PH_EV_CONNECT_FAILED;
 	e->family = sa.sin6_family;
+	e->protocol = IPPROTO_TCP;
 	e->flags = PH_F_SYSCALL_ERRNO;
 	if (sa.sin6_family == AF_INET)
 		__builtin_memcpy(e->daddr, &((struct sockaddr_in *)&sa)->sin_addr, 4);
@@ -908,8 +934,11 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
 	if (!sk)
 		return 0;
 	family = sk->__sk_common.skc_family;
-	if ((family != AF_INET && family != AF_INET6) || sock->type != SOCK_STREAM ||
-	    BPF_CORE_READ_BITFIELD(sk, sk_protocol) != IPPROTO_TCP)
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	r.protocol = BPF_CORE_READ_BITFIELD(sk, sk_protocol);
+	if (!(sock->type == SOCK_STREAM && r.protocol == IPPROTO_TCP) &&
+	    !(sock->type == SOCK_DGRAM && r.protocol == IPPROTO_UDP))
 		return 0;
 	pid = task->tgid;
 	if (target_tgid && pid != target_tgid)
@@ -933,12 +962,24 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
 	sock_rec_common(&sk->__sk_common, &r.sock);
 	r.sock.ino = file->f_inode->i_ino;
 	/* sock->sk is not a trusted pointer, so no helper takes it: cast it (TCP checked above) */
-	if (have_rdonly_cast()) {
+	if (have_rdonly_cast() && r.protocol == IPPROTO_TCP) {
 		tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
 		sock_rec_full(tp, &r.sock);
 	} else if (sock_activity) {
 		/* no kfunc (before 6.2, or the light skeleton): the activity by helper reads */
 		sock_activity_probe(sk, &r.sock);
+	}
+	/*
+	 * A TCP port from bind(0): its bucket is not connect()'s (fastreuse -1)
+	 * and no explicit port was locked. It is not shared per destination.
+	 */
+	if (r.protocol == IPPROTO_TCP && r.sock.sport &&
+	    !(BPF_CORE_READ_BITFIELD_PROBED(sk, sk_userlocks) & SOCK_BINDPORT_LOCK)) {
+		const struct inet_connection_sock *icsk = (const void *)sk;
+		struct inet_bind_bucket *tb = BPF_CORE_READ(icsk, icsk_bind_hash);
+
+		if (tb && BPF_CORE_READ(tb, fastreuse) != -1)
+			r.flags = PH_F_BIND_EPHEMERAL;
 	}
 	bpf_seq_write(seq, &r, sizeof(r));
 	return 0;

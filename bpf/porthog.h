@@ -9,6 +9,8 @@ enum ph_event_type {
 	PH_EV_CONNECT		= 1,	/* a source port was assigned */
 	PH_EV_CONNECT_FAILED	= 2,	/* connect() failed to get a port */
 	PH_EV_CLOSE		= 3,	/* the port was released (or moved to TIME_WAIT) */
+	PH_EV_BIND		= 4,	/* bind() took a local port (TCP or UDP) */
+	PH_EV_BIND_FAILED	= 5,	/* bind() got no port (EADDRINUSE) */
 };
 
 enum ph_backend {
@@ -18,11 +20,18 @@ enum ph_backend {
 	PH_BACKEND_TRACEPOINT	= 3,
 };
 
+/* ph_event.protocol: IPPROTO_* values */
+#define PH_PROTO_TCP		6
+#define PH_PROTO_UDP		17
+
 /* ph_event.flags */
 #define PH_F_TIME_WAIT		0x01	/* close: the port stays held in TIME_WAIT */
 #define PH_F_BOUND		0x02	/* the port was bound before connect() */
 #define PH_F_SYSCALL_ERRNO	0x04	/* errno confirmed at connect() syscall exit */
 #define PH_F_SYN_SENT		0x08	/* connect: seen at a SYN retransmit, still in SYN_SENT */
+/* bind(port 0) without IP_BIND_ADDRESS_NO_PORT: the port is taken from the whole range */
+#define PH_F_BIND_EPHEMERAL	0x20
+#define PH_F_INFERRED		0x40	/* failure: the attempt never got a port; errno inferred */
 
 /* Counters in the per-CPU "stats" map. */
 enum ph_stat {
@@ -67,7 +76,7 @@ struct ph_owner {
 	char comm[PH_COMM_LEN];
 };
 
-/* One ring buffer record: 104 bytes. Addresses are network order, IPv4 in the first 4 bytes. */
+/* One ring buffer record: 112 bytes. Addresses are network order, IPv4 in the first 4 bytes. */
 struct ph_event {
 	__u64 ts_ns;		/* CLOCK_MONOTONIC */
 	__u64 cgroup_id;
@@ -85,6 +94,33 @@ struct ph_event {
 	__u8 flags;		/* PH_F_* */
 	__u8 saddr[16];
 	__u8 daddr[16];
+	char comm[PH_COMM_LEN];
+	__u8 protocol;		/* IPPROTO_TCP or IPPROTO_UDP (0 in old traces: TCP) */
+	__u8 pad2;
+	__u16 port_lo;		/* per-socket IP_LOCAL_PORT_RANGE, host order; 0: none */
+	__u16 port_hi;
+	__u16 pad3;
+};
+
+/*
+ * bind() and UDP (bpf/ports.bpf.c): an attempt that waits for its port,
+ * keyed by the struct sock address. The event is filled at the attempt.
+ */
+struct ph_attempt {
+	struct ph_event ev;
+	__u64 sk;
+};
+
+/* A socket whose bind or UDP port was reported: its close is reported too. */
+struct ph_held {
+	__u64 cgroup_id;
+	__u64 start_ns;
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__u8 protocol;
+	__u8 flags;		/* PH_F_* of the bind/connect event */
+	__u16 pad;
 	char comm[PH_COMM_LEN];
 };
 
@@ -121,16 +157,18 @@ struct ph_sock_rec {
 };
 
 /*
- * Record written by the iter/task_file program: one per TCP socket fd. sock is
- * the socket as iter/tcp reports it, its owner the process holding the fd; the
- * process's own facts follow. Also reports bound-only sockets, which iter/tcp
- * cannot see. 136 bytes.
+ * Record written by the iter/task_file program: one per TCP or UDP socket fd.
+ * sock is the socket as iter/tcp reports it, its owner the process holding the
+ * fd; the process's own facts follow. Also reports bound-only sockets and UDP
+ * sockets, which iter/tcp cannot see. 136 bytes.
  */
 struct ph_fd_rec {
 	struct ph_sock_rec sock;
 	__u64 cgroup_id;
 	__u32 uid;		/* the process's uid (sock.uid is the socket's) */
-	__u32 pad;
+	__u8 protocol;		/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 flags;		/* PH_F_BIND_EPHEMERAL */
+	__u16 pad;
 	char comm[PH_COMM_LEN];
 };
 

@@ -491,6 +491,10 @@ void ph_acct_event(struct ph_acct *a, const struct ph_event *e)
 
 	a->events++;
 	advance(a, e->ts_ns);
+	/* bind() and UDP ports have their own accounting (not yet): keep TCP's figures clean */
+	if ((e->protocol && e->protocol != PH_PROTO_TCP) || e->type == PH_EV_BIND ||
+	    e->type == PH_EV_BIND_FAILED)
+		return;
 	get_netns(a, e->netns);
 	p = get_proc(a, e->pid, start_ticks(e->start_ns), true);
 	if (p) {
@@ -601,7 +605,7 @@ void ph_acct_walk_fd(struct ph_acct *a, const struct ph_fd_rec *r)
 			p->meta.cgroup_id = r->cgroup_id;
 	}
 	/* bound but neither connected nor listening: connect() cannot use the port */
-	if (sr->state == PH_ST_CLOSE && sr->sport) {
+	if (r->protocol == PH_PROTO_TCP && sr->state == PH_ST_CLOSE && sr->sport) {
 		struct netns_ent *ns = get_netns(a, sr->netns);
 
 		if (ns)

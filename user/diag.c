@@ -636,6 +636,7 @@ static void emit(struct fd_walk *w)
 			r.sock.owner_pid = p->pid;
 			r.sock.owner_start_ns = f.start_ns;
 			r.cgroup_id = f.cgroup_id;
+			r.protocol = PH_PROTO_TCP;
 			r.uid = f.uid;
 			memcpy(r.comm, f.comm, sizeof(r.comm));
 			w->err = w->fn(w->ctx, &r);

@@ -18,9 +18,19 @@ const char *ph_event_type_name(__u8 type)
 		return "connect_failed";
 	case PH_EV_CLOSE:
 		return "close";
+	case PH_EV_BIND:
+		return "bind";
+	case PH_EV_BIND_FAILED:
+		return "bind_failed";
 	default:
 		return "unknown";
 	}
+}
+
+/* Events of old traces carry 0: TCP */
+const char *ph_protocol_name(__u8 protocol)
+{
+	return protocol == PH_PROTO_UDP ? "udp" : "tcp";
 }
 
 const char *ph_family_name(__u8 family)
@@ -93,8 +103,8 @@ int ph_addr_parse(const char *s, __u8 *family, __u8 addr[16])
 
 void ph_event_text_header(FILE *f)
 {
-	fprintf(f, "%-12s %-7s %-16s %-14s %-47s %-47s %s\n",
-		"TIME", "PID", "COMM", "EVENT", "SADDR:SPORT", "DADDR:DPORT", "ERR");
+	fprintf(f, "%-12s %-7s %-16s %-14s %-5s %-47s %-47s %s\n",
+		"TIME", "PID", "COMM", "EVENT", "PROTO", "SADDR:SPORT", "DADDR:DPORT", "ERR");
 }
 
 void ph_event_print_text(FILE *f, const struct ph_event *e, __s64 wall_off_ns)
@@ -111,11 +121,15 @@ void ph_event_print_text(FILE *f, const struct ph_event *e, __s64 wall_off_ns)
 	ph_endpoint_fmt(e->family, e->saddr, e->sport, src, sizeof(src));
 	ph_endpoint_fmt(e->family, e->daddr, e->dport, dst, sizeof(dst));
 	ph_tx(comm, sizeof(comm), e->comm, PH_COMM_LEN);
-	fprintf(f, "%-12s %-7u %-16s %-14s %-47s %-47s %s\n", tbuf, e->pid, comm,
-		ph_event_type_name(e->type), src, dst,
-		e->type == PH_EV_CONNECT_FAILED ? ph_errname(e->err, ebuf, sizeof(ebuf)) :
+	if (e->type == PH_EV_BIND || e->type == PH_EV_BIND_FAILED ||
+	    (e->protocol == PH_PROTO_UDP && ph_addr_is_zero(e->daddr) && !e->dport))
+		snprintf(dst, sizeof(dst), "-");
+	fprintf(f, "%-12s %-7u %-16s %-14s %-5s %-47s %-47s %s%s\n", tbuf, e->pid,
+		comm, ph_event_type_name(e->type), ph_protocol_name(e->protocol),
+		src, dst, ph_event_is_failure(e) ? ph_errname(e->err, ebuf, sizeof(ebuf)) :
 		e->type == PH_EV_CLOSE && (e->flags & PH_F_TIME_WAIT) ? "TIME_WAIT" :
-		e->type == PH_EV_CONNECT && (e->flags & PH_F_SYN_SENT) ? "SYN_SENT" : "-");
+		e->type == PH_EV_CONNECT && (e->flags & PH_F_SYN_SENT) ? "SYN_SENT" : "-",
+		e->flags & PH_F_BIND_EPHEMERAL ? " bind(0),no IP_BIND_ADDRESS_NO_PORT" : "");
 }
 
 void ph_event_print_json(FILE *f, const struct ph_event *e, __s64 wall_off_ns)
@@ -131,10 +145,18 @@ void ph_event_print_json(FILE *f, const struct ph_event *e, __s64 wall_off_ns)
 		"\"saddr\":\"%s\",\"sport\":%u,\"daddr\":\"%s\",\"dport\":%u",
 		e->uid, (unsigned long long)e->cgroup_id, e->netns, ph_family_name(e->family),
 		saddr, e->sport, daddr, e->dport);
-	if (e->type == PH_EV_CONNECT_FAILED)
+	fprintf(f, ",\"protocol\":\"%s\"", ph_protocol_name(e->protocol));
+	if (ph_event_is_failure(e))
 		fprintf(f, ",\"errno\":%d,\"errname\":\"%s\",\"errno_source\":\"%s\"", e->err,
 			ph_errname(e->err, ebuf, sizeof(ebuf)),
-			e->flags & PH_F_SYSCALL_ERRNO ? "syscall" : "kernel");
+			e->flags & PH_F_SYSCALL_ERRNO ? "syscall" :
+			e->flags & PH_F_INFERRED ? "inferred" : "kernel");
+	if (e->type == PH_EV_BIND || e->type == PH_EV_CONNECT)
+		fprintf(f, ",\"bound_before_connect\":%s,\"bind_ephemeral\":%s",
+			e->flags & PH_F_BOUND ? "true" : "false",
+			e->flags & PH_F_BIND_EPHEMERAL ? "true" : "false");
+	if (e->port_lo)
+		fprintf(f, ",\"socket_port_range\":[%u,%u]", e->port_lo, e->port_hi);
 	if (e->type == PH_EV_CONNECT)
 		fprintf(f, ",\"syn_sent\":%s", e->flags & PH_F_SYN_SENT ? "true" : "false");
 	if (e->type == PH_EV_CLOSE)

@@ -11,6 +11,8 @@
 
 const char *ph_event_type_name(__u8 type);
 const char *ph_family_name(__u8 family);
+/* "tcp" or "udp"; 0 (traces before the protocol field) is TCP */
+const char *ph_protocol_name(__u8 protocol);
 const char *ph_tcp_state_name(__u8 state);
 /* "EADDRNOTAVAIL" for 99; "E<n>" for unknown values */
 const char *ph_errname(int err, char *buf, size_t len);
@@ -24,6 +26,19 @@ int ph_addr_parse(const char *s, __u8 *family, __u8 addr[16]);
 static inline double ph_event_wall(const struct ph_event *e, __s64 wall_off_ns)
 {
 	return ((__s64)e->ts_ns + wall_off_ns) / 1e9;
+}
+
+static inline bool ph_addr_is_zero(const __u8 *a)
+{
+	for (int i = 0; i < 16; i++)
+		if (a[i])
+			return false;
+	return true;
+}
+
+static inline bool ph_event_is_failure(const struct ph_event *e)
+{
+	return e->type == PH_EV_CONNECT_FAILED || e->type == PH_EV_BIND_FAILED;
 }
 
 void ph_event_text_header(FILE *f);

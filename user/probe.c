@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "iters.h"
+#include "ports.h"
 #include "probe.h"
 #include "porthog.skel.h"
 
@@ -22,6 +23,8 @@ struct ph_probe {
 	struct ring_buffer *rb;
 	int iter_tcp;			/* link fds, -1 without iterators */
 	int iter_files;
+	struct ph_ports *ports;		/* bind() and UDP, NULL when off */
+	__u64 last_sweep_ns;
 	enum ph_backend backend;
 	unsigned int hz;
 	bool nest_catch;
@@ -92,6 +95,7 @@ void ph_probe_opts_init(struct ph_probe_opts *o)
 	o->iterators = true;
 	o->sock_activity = true;
 	o->nest_catch = true;
+	o->bind_udp = true;
 }
 
 /* Classic tracepoints need their ids from tracefs, which may not be mounted. */
@@ -445,6 +449,24 @@ int ph_probe_open(const struct ph_probe_opts *o, ph_event_fn fn, void *ctx, stru
 		free(p);
 		return err == -EPERM ? PH_EXIT_PERM : PH_EXIT_NOBACKEND;
 	}
+	/* before "attached": from then on callers expect every event */
+	if (o->events && o->bind_udp) {
+		struct ph_ports_opts po = {
+			.pid = o->pid, .netns = o->netns, .max_sockets = o->max_sockets,
+			.wakeup_bytes = p->skel->rodata->wakeup_bytes,
+			.syscall_errno = o->syscall_errno,
+			.events_fd = bpf_map__fd(p->skel->maps.events),
+			.stats_fd = bpf_map__fd(p->skel->maps.stats),
+		};
+
+		err = ph_ports_open(&po, &p->ports, why, sizeof(why));
+		if (err) {
+			ph_err("bind() and UDP watch: %s (--bind-udp=off runs without it)", why);
+			ph_probe_close(p);
+			return err == -EPERM ? PH_EXIT_PERM : PH_EXIT_NOBACKEND;
+		}
+		ph_info("watching bind() and UDP at cgroup %s", ph_ports_cgroup_root(p->ports));
+	}
 	if (o->events) {
 		ph_info("attached with backend %s", p->desc);
 		p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events), handle_event, p, NULL);
@@ -467,6 +489,7 @@ void ph_probe_close(struct ph_probe *p)
 	if (!p)
 		return;
 	ring_buffer__free(p->rb);
+	ph_ports_close(p->ports);
 	porthog_bpf__destroy(p->skel);
 	ph_iters_close(p->iters);
 	free(p);
@@ -480,7 +503,15 @@ int ph_probe_poll(struct ph_probe *p, int timeout_ms)
 		return 0;
 	}
 	int n, m;
+	__u64 now;
 
+	if (p->ports) {
+		now = mono_ns();
+		if (now - p->last_sweep_ns >= 20000000ULL) {
+			p->last_sweep_ns = now;
+			ph_ports_sweep(p->ports);
+		}
+	}
 	/* with batched wake-ups epoll may time out while records wait: consume anyway */
 	n = ring_buffer__poll(p->rb, timeout_ms);
 	if (n < 0)
@@ -546,7 +577,8 @@ void ph_probe_losses(struct ph_probe *p, struct ph_losses *out)
 	out->ringbuf = st[PH_STAT_LOST];
 	out->caught = st[PH_STAT_CAUGHT];
 	/* a refused owner insert loses that connect, like a skipped hit */
-	out->skipped = (misses > out->caught ? misses - out->caught : 0) + st[PH_STAT_OWNER_BUSY];
+	out->skipped = (misses > out->caught ? misses - out->caught : 0) + st[PH_STAT_OWNER_BUSY] +
+		       ph_ports_recursion_misses(p->ports);
 }
 
 bool ph_probe_nest_catch(const struct ph_probe *p)

@@ -19,6 +19,7 @@ struct ph_probe_opts {
 	bool syscall_errno;		/* hook connect() exit for its real errno (costly) */
 	bool sock_activity;		/* iter/tcp reads idle times, bytes, segments */
 	bool nest_catch;		/* attach the catcher of hits skipped by nesting */
+	bool bind_udp;			/* watch bind() and UDP ports (user/ports.c) */
 };
 
 

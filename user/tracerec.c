@@ -573,9 +573,11 @@ int ph_rec_get_sock(const void *p, __u32 len, struct ph_sock_entry *s)
 }
 
 /*
- * EVENT, 100 bytes: u64 ts_ns, u64 cgroup_id, u64 start_ns, u32 pid, u32 tid,
+ * EVENT, 108 bytes: u64 ts_ns, u64 cgroup_id, u64 start_ns, u32 pid, u32 tid,
  * u32 uid, u32 netns, s32 err, u16 sport, u16 dport, u8 type, u8 family,
- * u8 oldstate, u8 flags, saddr[16], daddr[16], comm[16]
+ * u8 oldstate, u8 flags, saddr[16], daddr[16], comm[16], then u8 protocol,
+ * u8 reserved, u16 port_lo, u16 port_hi, u16 reserved. Files written before
+ * the protocol field hold 100 bytes: TCP, no per-socket range.
  */
 int ph_rec_put_event(struct ph_tf_writer *w, const struct ph_event *e)
 {
@@ -598,6 +600,11 @@ int ph_rec_put_event(struct ph_tf_writer *w, const struct ph_event *e)
 	memcpy(b + 52, e->saddr, 16);
 	memcpy(b + 68, e->daddr, 16);
 	memcpy(b + 84, e->comm, PH_COMM_LEN);
+	b[100] = e->protocol ? e->protocol : PH_PROTO_TCP;
+	b[101] = 0;
+	ph_le16_put(b + 102, e->port_lo);
+	ph_le16_put(b + 104, e->port_hi);
+	ph_le16_put(b + 106, 0);
 	return ph_tf_append(w, PH_REC_EVENT, b, sizeof(b));
 }
 
@@ -606,7 +613,7 @@ int ph_rec_get_event(const void *p, __u32 len, struct ph_event *e)
 	const __u8 *b = p;
 
 	memset(e, 0, sizeof(*e));
-	if (!p || len < PH_REC_EVENT_LEN)
+	if (!p || len < PH_REC_EVENT_LEN_V1)
 		return -EBADMSG;
 	e->ts_ns = ph_le64_get(b);
 	e->cgroup_id = ph_le64_get(b + 8);
@@ -625,6 +632,12 @@ int ph_rec_get_event(const void *p, __u32 len, struct ph_event *e)
 	memcpy(e->saddr, b + 52, 16);
 	memcpy(e->daddr, b + 68, 16);
 	memcpy(e->comm, b + 84, PH_COMM_LEN);
+	e->protocol = PH_PROTO_TCP;
+	if (len >= PH_REC_EVENT_LEN) {
+		e->protocol = b[100];
+		e->port_lo = ph_le16_get(b + 102);
+		e->port_hi = ph_le16_get(b + 104);
+	}
 	/* consumers print comm with %s */
 	e->comm[PH_COMM_LEN - 1] = 0;
 	return 0;

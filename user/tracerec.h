@@ -33,7 +33,8 @@ enum ph_rec_type {
 #define PH_REC_STR_NONE		0xffffffffu
 
 /* Encoded payload sizes (without strings) */
-#define PH_REC_EVENT_LEN	100
+#define PH_REC_EVENT_LEN	108	/* written since protocol and port range */
+#define PH_REC_EVENT_LEN_V1	100	/* still read: TCP, no per-socket range */
 #define PH_REC_SOCK_LEN		112	/* written: with the socket's activity */
 #define PH_REC_SOCK_MIN		64	/* readable: files before the activity part */
 

@@ -149,7 +149,7 @@ UNIT_TEST(event_json_line)
 	CHECK_EQ_STR(s, "{\"ts\":1.500000,\"event\":\"connect_failed\",\"pid\":42,\"tid\":43,"
 		     "\"comm\":\"we\\\"b\",\"uid\":1000,\"cgroup_id\":99,\"netns\":7,"
 		     "\"family\":\"ipv4\",\"saddr\":\"10.0.0.1\",\"sport\":0,"
-		     "\"daddr\":\"10.0.0.2\",\"dport\":5672,\"errno\":99,"
+		     "\"daddr\":\"10.0.0.2\",\"dport\":5672,\"protocol\":\"tcp\",\"errno\":99,"
 		     "\"errname\":\"EADDRNOTAVAIL\",\"errno_source\":\"kernel\"}\n");
 	free(s);
 }
