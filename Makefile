@@ -57,7 +57,7 @@ check-arch:
 $(OUT):
 	$(Q)mkdir -p $@
 
-$(OUT)/%.bpf.o: bpf/%.bpf.c bpf/porthog.h | $(OUT) check-arch
+$(OUT)/%.bpf.o: bpf/%.bpf.c bpf/porthog.h $(wildcard bpf/*.bpf.h) | $(OUT) check-arch
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 	$(Q)$(LLVM_STRIP) -g $@

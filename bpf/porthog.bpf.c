@@ -15,6 +15,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "porthog.h"
+#include "sockopt.bpf.h"
 
 #define AF_INET		2
 #define AF_INET6	10
@@ -252,21 +253,6 @@ static __always_inline void copy_addrs(const struct sock_common *skc, __u16 fami
 	}
 }
 
-/* IP_LOCAL_PORT_RANGE (6.3+): struct { u16 lo, hi } or u32 hi << 16 | lo, same bytes */
-static __always_inline void sock_port_range(const struct sock *sk, struct ph_event *e, __u8 type)
-{
-	const struct inet_sock *inet = (const struct inet_sock *)sk;
-	__u32 v = 0;
-
-	if (type != PH_EV_CLOSE && bpf_core_field_exists(inet->local_port_range) &&
-	    bpf_core_field_size(inet->local_port_range) == 4)
-		bpf_core_read(&v, 4, &inet->local_port_range);
-	e->port_lo = v & 0xffff;
-	e->port_hi = v >> 16;
-	if (e->port_lo && !e->port_hi)
-		e->port_hi = 65535;
-}
-
 static __always_inline void fill_event(struct ph_event *e, const struct sock *sk,
 				      const struct ph_owner *o, __u8 type, __s32 err,
 				      __u8 oldstate, __u8 flags, bool direct)
@@ -297,7 +283,10 @@ static __always_inline void fill_event(struct ph_event *e, const struct sock *sk
 	e->protocol = IPPROTO_TCP;
 	e->pad2 = 0;
 	e->pad3 = 0;
-	sock_port_range(sk, e, type);
+	if (type != PH_EV_CLOSE)
+		sock_port_range(sk, e);
+	else
+		e->port_lo = e->port_hi = 0;
 }
 
 /* Emit one event for a socket whose owner is known. */
@@ -962,7 +951,9 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
 	sock_rec_common(&sk->__sk_common, &r.sock);
 	r.sock.ino = file->f_inode->i_ino;
 	/* sock->sk is not a trusted pointer, so no helper takes it: cast it (TCP checked above) */
-	if (have_rdonly_cast() && r.protocol == IPPROTO_TCP) {
+	if (r.protocol != IPPROTO_TCP) {
+		/* UDP: no tcp_sock fields */
+	} else if (have_rdonly_cast()) {
 		tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
 		sock_rec_full(tp, &r.sock);
 	} else if (sock_activity) {
@@ -978,8 +969,10 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
 		const struct inet_connection_sock *icsk = (const void *)sk;
 		struct inet_bind_bucket *tb = BPF_CORE_READ(icsk, icsk_bind_hash);
 
-		if (tb && BPF_CORE_READ(tb, fastreuse) != -1)
+		if (tb && BPF_CORE_READ(tb, fastreuse) != -1) {
 			r.flags = PH_F_BIND_EPHEMERAL;
+			r.sock.flags |= PH_SR_BIND_EPHEMERAL;
+		}
 	}
 	bpf_seq_write(seq, &r, sizeof(r));
 	return 0;

@@ -127,6 +127,7 @@ struct ph_held {
 /* ph_sock_rec.flags */
 #define PH_SR_ACTIVITY		0x01	/* the activity fields are set (a full tcp_sock) */
 #define PH_SR_BOUND		0x02	/* its port came from bind(), not from connect() */
+#define PH_SR_BIND_EPHEMERAL	0x04	/* iter/task_file: from bind(0) without IP_BIND_ADDRESS_NO_PORT */
 
 /*
  * Record written by the iter/tcp program: one per TCP socket in a netns. 104 bytes.

@@ -18,6 +18,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "porthog.h"
+#include "sockopt.bpf.h"
 
 #define AF_INET			2
 #define AF_INET6		10
@@ -143,24 +144,6 @@ static __always_inline bool in_netns_range(const struct sock *sk, __u16 port)
 		hi = BPF_CORE_READ(old, range[1]);
 	}
 	return port >= lo && port <= hi;
-}
-
-/* IP_LOCAL_PORT_RANGE (6.3+): struct { u16 lo, hi } or u32 hi << 16 | lo, same bytes */
-static __always_inline void sock_port_range(const struct sock *sk, struct ph_event *e)
-{
-	const struct inet_sock *inet = (const struct inet_sock *)sk;
-	__u32 v = 0;
-
-	if (bpf_core_field_exists(inet->local_port_range) &&
-	    bpf_core_field_size(inet->local_port_range) == 4)
-		bpf_core_read(&v, 4, &inet->local_port_range);
-	e->port_lo = v & 0xffff;
-	e->port_hi = v >> 16;
-	if (!e->port_lo && !e->port_hi)
-		return;
-	/* either bound unset means "the namespace's" */
-	if (!e->port_hi)
-		e->port_hi = 65535;
 }
 
 static __always_inline void sock_addrs(const struct sock *sk, __u16 family, struct ph_event *e)

@@ -13,10 +13,16 @@
 #define PROC_DEST_SLOTS		8
 #define PORT_WORDS		(65536 / 64)
 
+/*
+ * UDP sockets are keyed by their port alone (netns, family, sport): an
+ * autobound port is the socket's on the whole host, connected or not, and
+ * connect() moves it to a destination. A TCP socket bound but not connected
+ * has zero addresses and dport.
+ */
 struct sock_key {
 	__u32 netns;
 	__u8 family;
-	__u8 pad;
+	__u8 protocol;		/* 0: TCP, PH_PROTO_UDP */
 	__u16 sport;
 	__u16 dport;
 	__u16 pad2;
@@ -35,6 +41,10 @@ struct sock_ent {
 	__u64 opened_ns;
 	struct proc_ent *owner;
 	struct ph_sock_act act;
+	__u8 pflags;		/* PH_F_BIND_EPHEMERAL */
+	__u16 range_lo, range_hi;	/* IP_LOCAL_PORT_RANGE, 0: none */
+	__u16 peer_port;	/* UDP: connected destination, 0: the host pool */
+	__u8 peer[16];
 };
 
 /* A flow: one process's connections to one destination (events part). */
@@ -59,6 +69,7 @@ struct proc_ent {
 	struct ph_proc_key key;
 	struct ph_proc_meta meta;
 	__u64 opened, closed, failed;
+	__u64 bind_failed;
 	__u64 opened_last;	/* at the previous tick */
 	__u64 last_active_ns;
 	__u32 netns;
@@ -81,6 +92,8 @@ struct dest_ent {
 	__u64 hist_t[HIST_LEN];
 	__u32 hist_v[HIST_LEN];
 	__u32 view_idx;
+	__u32 bind_ephemeral;		/* scratch per tick */
+	__u16 range_lo, range_hi;	/* narrowest IP_LOCAL_PORT_RANGE of its sockets */
 };
 
 struct netns_ent {
@@ -92,6 +105,13 @@ struct netns_ent {
 	__u64 busy[PORT_WORDS];	/* listening or bound-only ports, rebuilt per walk */
 	__u64 used[PORT_WORDS];	/* scratch per tick */
 	__u32 busy_in_range;
+	/* scratch per tick: UDP ports, TCP bound-only ports, TCP ports from bind(0) */
+	__u64 used_udp[PORT_WORDS];
+	__u64 bound_only[PORT_WORDS];
+	__u64 bound_eph[PORT_WORDS];
+	__u32 bound_extra;	/* bound-only ports in range not already in busy */
+	__u32 eph_conn;		/* connected TCP sockets whose port came from bind(0) */
+	__u64 bind_failed, udp_failed;
 };
 
 struct ph_acct {
@@ -101,6 +121,7 @@ struct ph_acct {
 	struct proc_ent *last_proc;	/* the same, by process */
 	struct dest_ent *last_dest;	/* the same, by destination */
 	__u64 gen;
+	__u64 fd_gen;		/* generation of the last walk that listed open files */
 	__u64 start_ns;		/* first input */
 	__u64 walk_start_ns;
 	__u64 now_ns, last_tick_ns;
@@ -363,6 +384,31 @@ static void fill_meta_from_event(struct proc_ent *p, const struct ph_event *e)
 	p->meta.cgroup_id = e->cgroup_id;
 }
 
+static bool addr_zero(const __u8 *a)
+{
+	static const __u8 zero[16];
+
+	return !memcmp(a, zero, 16);
+}
+
+/* UDP: the port alone; TCP bound-only: no addresses (see struct sock_key) */
+static void norm_key(struct sock_key *k, __u8 protocol)
+{
+	if (protocol == PH_PROTO_UDP) {
+		k->protocol = PH_PROTO_UDP;
+		k->dport = 0;
+		memset(k->saddr, 0, 16);
+		memset(k->daddr, 0, 16);
+	} else if (!k->dport && addr_zero(k->daddr)) {
+		memset(k->saddr, 0, 16);
+	}
+}
+
+static bool bound_only(const struct sock_key *k)
+{
+	return !k->protocol && !k->dport && addr_zero(k->daddr);
+}
+
 static void event_sock_key(const struct ph_event *e, struct sock_key *k)
 {
 	memset(k, 0, sizeof(*k));
@@ -372,6 +418,7 @@ static void event_sock_key(const struct ph_event *e, struct sock_key *k)
 	k->dport = e->dport;
 	memcpy(k->saddr, e->saddr, 16);
 	memcpy(k->daddr, e->daddr, 16);
+	norm_key(k, e->protocol);
 }
 
 static struct sock_ent *find_sock(struct ph_acct *a, const struct sock_key *k)
@@ -421,6 +468,18 @@ static void dest_key_of(const struct sock_key *k, struct ph_dest_key *d)
 	d->dport = k->dport;
 	memcpy(d->saddr, k->saddr, 16);
 	memcpy(d->daddr, k->daddr, 16);
+}
+
+/* A UDP destination: (netns, family, daddr, dport), no source; zero for the host pool */
+static void udp_dest_key(__u32 netns, __u8 family, const __u8 *daddr, __u16 dport,
+			 struct ph_dest_key *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->netns = netns;
+	d->family = family;
+	d->protocol = PH_PROTO_UDP;
+	d->dport = dport;
+	memcpy(d->daddr, daddr, 16);
 }
 
 static struct dest_ent *touch_dest(struct ph_acct *a, const struct sock_key *k, __u64 ts)
@@ -482,6 +541,83 @@ static struct flow_ent *event_flow(struct ph_acct *a, const struct proc_ent *p,
 	return f;
 }
 
+/*
+ * Ports of bind() and of UDP: a TCP socket bound but not connected is held
+ * by its process; a UDP socket goes to its destination once connected, to
+ * the host pool otherwise.
+ */
+static void port_event(struct ph_acct *a, const struct ph_event *e, struct proc_ent *p,
+		       const struct sock_key *k)
+{
+	struct netns_ent *ns = get_netns(a, e->netns);
+	struct ph_dest_key dk;
+	struct dest_ent *d;
+	struct sock_ent *s;
+
+	switch (e->type) {
+	case PH_EV_CONNECT:
+	case PH_EV_BIND:
+		if (p && e->type == PH_EV_CONNECT)
+			p->opened++;
+		if (!port_in_range(a, e->netns, e->sport))
+			break;
+		s = find_sock(a, k);
+		if (!s)
+			s = add_sock(a, k);
+		if (!s)
+			break;
+		set_owner(a, s, p);
+		if (!s->opened_ns)
+			s->opened_ns = e->ts_ns;
+		s->touched_ns = e->ts_ns;
+		s->gen = a->gen;
+		s->pflags |= e->flags & PH_F_BIND_EPHEMERAL;
+		if (e->port_lo) {
+			s->range_lo = e->port_lo;
+			s->range_hi = e->port_hi;
+		}
+		s->state = PH_ST_CLOSE;
+		if (k->protocol) {
+			memcpy(s->peer, e->daddr, 16);
+			s->peer_port = e->dport;
+			if (e->dport)
+				s->state = PH_ST_ESTABLISHED;
+			udp_dest_key(e->netns, e->family, s->peer, s->peer_port, &dk);
+			d = get_dest(a, &dk);
+			if (d)
+				d->last_active_ns = e->ts_ns;
+		}
+		break;
+	case PH_EV_BIND_FAILED:
+		if (p)
+			p->bind_failed++;
+		if (ns && !k->protocol)
+			ns->bind_failed++;
+		else if (ns)
+			ns->udp_failed++;
+		break;
+	case PH_EV_CONNECT_FAILED:
+		if (p)
+			p->failed++;
+		if (ns)
+			ns->udp_failed++;
+		udp_dest_key(e->netns, e->family, e->daddr, e->dport, &dk);
+		d = get_dest(a, &dk);
+		if (d) {
+			d->failed++;
+			d->last_active_ns = e->ts_ns;
+		}
+		break;
+	case PH_EV_CLOSE:
+		if (p)
+			p->closed++;
+		s = find_sock(a, k);
+		if (s)
+			del_sock(a, s);
+		break;
+	}
+}
+
 void ph_acct_event(struct ph_acct *a, const struct ph_event *e)
 {
 	struct flow_ent *f;
@@ -491,10 +627,6 @@ void ph_acct_event(struct ph_acct *a, const struct ph_event *e)
 
 	a->events++;
 	advance(a, e->ts_ns);
-	/* bind() and UDP ports have their own accounting (not yet): keep TCP's figures clean */
-	if ((e->protocol && e->protocol != PH_PROTO_TCP) || e->type == PH_EV_BIND ||
-	    e->type == PH_EV_BIND_FAILED)
-		return;
 	get_netns(a, e->netns);
 	p = get_proc(a, e->pid, start_ticks(e->start_ns), true);
 	if (p) {
@@ -503,11 +635,26 @@ void ph_acct_event(struct ph_acct *a, const struct ph_event *e)
 		p->netns = e->netns;
 	}
 	event_sock_key(e, &k);
+	if (k.protocol || bound_only(&k) || e->type == PH_EV_BIND || e->type == PH_EV_BIND_FAILED) {
+		port_event(a, e, p, &k);
+		return;
+	}
 
 	switch (e->type) {
 	case PH_EV_CONNECT:
 		if (p)
 			p->opened++;
+		if (e->flags & PH_F_BOUND) {
+			/* the bound-only socket is now connected: it moves to its destination */
+			struct sock_key bk = k;
+
+			bk.dport = 0;
+			memset(bk.saddr, 0, 16);
+			memset(bk.daddr, 0, 16);
+			s = find_sock(a, &bk);
+			if (s)
+				del_sock(a, s);
+		}
 		f = event_flow(a, p, &k, e->ts_ns);
 		if (f) {
 			f->opened++;
@@ -527,6 +674,9 @@ void ph_acct_event(struct ph_acct *a, const struct ph_event *e)
 		s->touched_ns = e->ts_ns;
 		if (e->flags & PH_F_BOUND)
 			s->act.flags |= PH_SR_BOUND;
+		s->pflags = e->flags & PH_F_BIND_EPHEMERAL;
+		s->range_lo = e->port_lo;
+		s->range_hi = e->port_hi;
 		/* a destination stays known while connects flow, held at a tick or not */
 		touch_dest(a, &k, e->ts_ns);
 		break;
@@ -611,6 +761,34 @@ void ph_acct_walk_fd(struct ph_acct *a, const struct ph_fd_rec *r)
 		if (ns)
 			bit_set(ns->busy, sr->sport);
 	}
+	a->fd_gen = a->gen;
+	/* UDP and bound-only TCP sockets: iter/tcp does not list them, the files do */
+	if (sr->sport && (r->protocol == PH_PROTO_UDP ||
+			 (sr->state == PH_ST_CLOSE && !sr->dport && addr_zero(sr->daddr))) &&
+	    port_in_range(a, sr->netns, sr->sport)) {
+		struct sock_key k = {
+			.netns = sr->netns, .family = sr->family, .sport = sr->sport,
+		};
+		struct sock_ent *s;
+
+		norm_key(&k, r->protocol);
+		s = find_sock(a, &k);
+		if (!s)
+			s = add_sock(a, &k);
+		if (s) {
+			if (!s->touched_ns)
+				s->touched_ns = a->now_ns;
+			s->gen = a->gen;
+			s->state = sr->state;
+			s->pflags |= r->flags & PH_F_BIND_EPHEMERAL;
+			if (k.protocol) {
+				memcpy(s->peer, sr->daddr, 16);
+				s->peer_port = sr->dport;
+			}
+			if (!s->owner)
+				set_owner(a, s, p);
+		}
+	}
 }
 
 void ph_acct_walk_sock(struct ph_acct *a, const struct ph_sock_rec *r)
@@ -660,6 +838,9 @@ void ph_acct_walk_sock(struct ph_acct *a, const struct ph_sock_rec *r)
 	}
 	if (!s->owner && r->owner_pid)
 		set_owner(a, s, get_proc(a, r->owner_pid, start_ticks(r->owner_start_ns), true));
+	/* iter/task_file saw the port's bind bucket: from bind(0), not connect() */
+	if (r->flags & PH_SR_BIND_EPHEMERAL)
+		s->pflags |= PH_F_BIND_EPHEMERAL;
 }
 
 void ph_acct_walk_end(struct ph_acct *a)
@@ -672,7 +853,8 @@ void ph_acct_walk_end(struct ph_acct *a)
 		struct netns_ent *ns = find_netns(a, s->key.netns);
 
 		/* gone from a walked namespace, and no event since the walk began */
-		if (ns && ns->walked && s->gen != a->gen && s->touched_ns < a->walk_start_ns)
+		if (ns && ns->walked && s->gen != a->gen && s->touched_ns < a->walk_start_ns &&
+		    ((!s->key.protocol && !bound_only(&s->key)) || a->fd_gen == a->gen))
 			del_sock(a, s);
 	}
 	htab_for_each(&a->nets, n, tmp, i)
@@ -715,6 +897,7 @@ void ph_acct_add_sock(struct ph_acct *a, const struct ph_sock_entry *e)
 	}
 	memcpy(k.saddr, e->saddr, 16);
 	memcpy(k.daddr, e->daddr, 16);
+	norm_key(&k, e->protocol);
 	s = find_sock(a, &k);
 	if (!s)
 		s = add_sock(a, &k);
@@ -723,6 +906,13 @@ void ph_acct_add_sock(struct ph_acct *a, const struct ph_sock_entry *e)
 	s->state = e->state;
 	s->opened_ns = e->opened_ns;
 	s->act = e->act;
+	s->pflags = e->pflags;
+	s->range_lo = e->range_lo;
+	s->range_hi = e->range_hi;
+	if (k.protocol) {
+		memcpy(s->peer, e->daddr, 16);
+		s->peer_port = e->dport;
+	}
 	s->touched_ns = a->now_ns;
 	s->gen = a->gen;
 	if (e->owner.pid)
@@ -743,6 +933,14 @@ static void sock_entry_of(const struct sock_ent *s, struct ph_sock_entry *e)
 		e->owner = s->owner->key;
 	e->opened_ns = s->opened_ns;
 	e->act = s->act;
+	e->protocol = s->key.protocol ? s->key.protocol : PH_PROTO_TCP;
+	e->pflags = s->pflags;
+	e->range_lo = s->range_lo;
+	e->range_hi = s->range_hi;
+	if (s->key.protocol) {
+		memcpy(e->daddr, s->peer, 16);
+		e->dport = s->peer_port;
+	}
 }
 
 size_t ph_acct_proc_socks(struct ph_acct *a, const struct ph_proc_key *key,
@@ -923,6 +1121,97 @@ static void grow_array(void **arr, size_t *cap, size_t need, size_t elem)
 		*cap = 0;
 }
 
+static void narrow_range(struct dest_ent *d, const struct sock_ent *s)
+{
+	if (!s->range_lo)
+		return;
+	if (!d->range_lo || (__u32)s->range_hi - s->range_lo < (__u32)d->range_hi - d->range_lo) {
+		d->range_lo = s->range_lo;
+		d->range_hi = s->range_hi;
+	}
+}
+
+/* A UDP socket or a bound-only TCP socket at a tick: held by its process. */
+static void tick_port_sock(struct ph_acct *a, struct netns_ent *ns, struct sock_ent *s, __u64 now)
+{
+	struct ph_proc_view *v = s->owner ? s->owner->view : NULL;
+	struct dest_ent *d = NULL;
+	struct ph_dest_key dk;
+
+	if (!in_range(ns, s->key.sport))
+		return;
+	if (s->key.protocol) {
+		bit_set(ns->used_udp, s->key.sport);
+		udp_dest_key(s->key.netns, s->key.family, s->peer, s->peer_port, &dk);
+		d = get_dest(a, &dk);
+		if (d) {
+			d->in_use++;
+			d->last_active_ns = now;
+			narrow_range(d, s);
+		}
+	} else {
+		bit_set(ns->bound_only, s->key.sport);
+	}
+	if (!v)
+		return;
+	v->ports_held++;
+	if (s->key.protocol) {
+		v->ports_held_udp++;
+	} else {
+		v->ports_held_tcp++;
+		v->bound_only++;
+	}
+	if (s->pflags & PH_F_BIND_EPHEMERAL)
+		v->bind_ephemeral++;
+	if (d)
+		proc_count_dest(s->owner, d);
+	s->owner->last_active_ns = now;
+	s->owner->netns = s->key.netns;
+	v->netns = s->key.netns;
+}
+
+/* Ports a destination can still get, within the narrowest per-socket range. */
+static __s64 dest_capacity(const struct netns_ent *ns, const struct dest_ent *d)
+{
+	__u16 lo = ns->info.range_lo, hi = ns->info.range_hi;
+	__s64 cap, sub;
+
+	if (d->key.protocol)
+		cap = (__s64)hi - lo + 1 - ns->info.reserved_in_range;
+	else
+		/* bind(0) ports of other destinations are not shared with connect() */
+		cap = (__s64)hi - lo + 1 - ns->info.reserved_in_range - ns->busy_in_range -
+		      ns->bound_extra - (ns->eph_conn - d->bind_ephemeral);
+	if (d->range_lo) {
+		lo = d->range_lo > lo ? d->range_lo : lo;
+		hi = d->range_hi < hi ? d->range_hi : hi;
+		sub = hi >= lo ? (__s64)hi - lo + 1 : 0;
+		if (!d->key.protocol)
+			sub -= bits_in_range(ns->busy, lo, hi);
+		if (sub < cap)
+			cap = sub;
+	}
+	return cap;
+}
+
+/* Usage and capacity of each port space of a namespace. */
+static void netns_proto_view(const struct netns_ent *ns, struct ph_netns_view *v)
+{
+	__u16 lo = ns->info.range_lo, hi = ns->info.range_hi;
+	__s64 cap = (__s64)hi - lo + 1 - ns->info.reserved_in_range;
+	__u64 tcp[PORT_WORDS];
+
+	for (size_t w = 0; w < PORT_WORDS; w++)
+		tcp[w] = ns->used[w] | ns->busy[w] | ns->bound_only[w];
+	v->tcp.in_use = bits_in_range(tcp, lo, hi);
+	v->tcp.capacity = cap > 0 ? cap : 0;
+	v->tcp.failed = ns->bind_failed;
+	v->tcp.bound_only = bits_in_range(ns->bound_only, lo, hi);
+	v->udp.in_use = bits_in_range(ns->used_udp, lo, hi);
+	v->udp.capacity = v->tcp.capacity;
+	v->udp.failed = ns->udp_failed;
+}
+
 void ph_acct_tick(struct ph_acct *a, __u64 now)
 {
 	struct hnode *n, *tmp;
@@ -949,11 +1238,16 @@ void ph_acct_tick(struct ph_acct *a, __u64 now)
 		struct dest_ent *d = htab_entry(n, struct dest_ent, node);
 
 		d->in_use = d->time_wait = 0;
+		d->bind_ephemeral = 0;
+		d->range_lo = d->range_hi = 0;
 	}
 	htab_for_each(&a->nets, n, tmp, i) {
 		struct netns_ent *ns = htab_entry(n, struct netns_ent, node);
 
 		memset(ns->used, 0, sizeof(ns->used));
+		memset(ns->used_udp, 0, sizeof(ns->used_udp));
+		memset(ns->bound_only, 0, sizeof(ns->bound_only));
+		memset(ns->bound_eph, 0, sizeof(ns->bound_eph));
 		ns->busy_in_range = bits_in_range(ns->busy, ns->info.range_lo, ns->info.range_hi);
 	}
 
@@ -970,6 +1264,7 @@ void ph_acct_tick(struct ph_acct *a, __u64 now)
 		v->opened = p->opened;
 		v->closed = p->closed;
 		v->failed = p->failed;
+		v->bind_failed = p->bind_failed;
 		v->oldest_s = -1;
 		v->netns = p->netns;
 		if (dt > 0) {
@@ -987,6 +1282,10 @@ void ph_acct_tick(struct ph_acct *a, __u64 now)
 		struct ph_dest_key dk;
 		struct dest_ent *d;
 
+		if (ns && (s->key.protocol || bound_only(&s->key))) {
+			tick_port_sock(a, ns, s, now);
+			continue;
+		}
 		/* outbound only: ephemeral local port that is not a listener's */
 		if (!ns || !in_range(ns, s->key.sport) || bit_test(ns->busy, s->key.sport))
 			continue;
@@ -1000,14 +1299,22 @@ void ph_acct_tick(struct ph_acct *a, __u64 now)
 			if (s->state == PH_ST_TIME_WAIT)
 				d->time_wait++;
 			d->last_active_ns = now;
+			if (s->pflags & PH_F_BIND_EPHEMERAL)
+				d->bind_ephemeral++;
+			narrow_range(d, s);
 		}
+		if (s->pflags & PH_F_BIND_EPHEMERAL)
+			bit_set(ns->bound_eph, s->key.sport);
 		if (s->owner && s->owner->view) {
 			struct ph_proc_view *v = s->owner->view;
 
+			if (s->pflags & PH_F_BIND_EPHEMERAL)
+				v->bind_ephemeral++;
 			if (s->state == PH_ST_TIME_WAIT) {
 				v->time_wait++;
 			} else {
 				v->ports_held++;
+				v->ports_held_tcp++;
 				if (s->state < PH_TCP_STATES)
 					v->by_state[s->state]++;
 				if (s->opened_ns && now > s->opened_ns) {
@@ -1025,6 +1332,16 @@ void ph_acct_tick(struct ph_acct *a, __u64 now)
 		}
 	}
 
+	htab_for_each(&a->nets, n, tmp, i) {
+		struct netns_ent *ns = htab_entry(n, struct netns_ent, node);
+		__u64 extra[PORT_WORDS];
+
+		for (size_t w = 0; w < PORT_WORDS; w++)
+			extra[w] = ns->bound_only[w] & ~ns->busy[w];
+		ns->bound_extra = bits_in_range(extra, ns->info.range_lo, ns->info.range_hi);
+		ns->eph_conn = bits_in_range(ns->bound_eph, ns->info.range_lo, ns->info.range_hi);
+	}
+
 	/* destinations */
 	grow_array((void **)&a->dviews, &a->dview_cap, a->dests.count + 1, sizeof(*a->dviews));
 	k = 0;
@@ -1033,6 +1350,7 @@ void ph_acct_tick(struct ph_acct *a, __u64 now)
 		struct netns_ent *ns = find_netns(a, d->key.netns);
 		struct ph_dest_view *v;
 		__s64 cap = 0;
+		__u32 used;
 		double slope;
 
 		if (!d->in_use && !d->failed &&
@@ -1044,8 +1362,7 @@ void ph_acct_tick(struct ph_acct *a, __u64 now)
 			continue;
 		}
 		if (ns)
-			cap = (__s64)ns->info.range_hi - ns->info.range_lo + 1 -
-			      ns->info.reserved_in_range - ns->busy_in_range;
+			cap = dest_capacity(ns, d);
 		if (cap < 0)
 			cap = 0;
 		d->hist_t[d->hist_pos] = now;
@@ -1063,14 +1380,23 @@ void ph_acct_tick(struct ph_acct *a, __u64 now)
 		v->capacity = cap;
 		v->failed = d->failed;
 		v->peak_in_use = d->peak;
-		v->headroom_pct = cap ? 100.0 * ((double)cap - d->in_use) / cap : 0;
+		v->bind_ephemeral = d->bind_ephemeral;
+		v->range_lo = d->range_lo;
+		v->range_hi = d->range_hi;
+		/* UDP: every socket of the namespace draws from the same ports */
+		used = d->in_use;
+		if (d->key.protocol && ns)
+			used = bits_in_range(ns->used_udp, d->range_lo ?: ns->info.range_lo,
+					     d->range_hi ?: ns->info.range_hi);
+		v->pool_in_use = used;
+		v->headroom_pct = cap ? 100.0 * ((double)cap - used) / cap : 0;
 		if (v->headroom_pct < 0)
 			v->headroom_pct = 0;
 		slope = dest_slope(d, now, a->o.eta_window_s);
-		if (d->in_use >= cap)
+		if (used >= cap)
 			v->eta_s = 0;
 		else if (slope > 0.01)
-			v->eta_s = (cap - d->in_use) / slope;
+			v->eta_s = (cap - used) / slope;
 		else
 			v->eta_s = NAN;
 	}
@@ -1140,6 +1466,7 @@ void ph_acct_tick(struct ph_acct *a, __u64 now)
 		v->ports_in_use = 0;
 		for (size_t w = 0; w < PORT_WORDS; w++)
 			v->ports_in_use += __builtin_popcountll(ns->used[w]);
+		netns_proto_view(ns, v);
 	}
 	a->nnviews = k;
 	a->last_tick_ns = now;
@@ -1212,6 +1539,8 @@ static bool sock_counted(struct ph_acct *a, const struct sock_ent *s)
 
 	if (!ns || !in_range(ns, s->key.sport) || bit_test(ns->busy, s->key.sport))
 		return false;
+	if (s->key.protocol)
+		return false;	/* flows are TCP connections */
 	return s->state != PH_ST_CLOSE && s->state != PH_ST_LISTEN;
 }
 
@@ -1308,6 +1637,8 @@ size_t ph_acct_flows(struct ph_acct *a, const struct ph_flow_view **out)
 			v->by_state[s->state]++;
 		if (s->act.flags & PH_SR_BOUND)
 			v->bound++;
+		if (s->pflags & PH_F_BIND_EPHEMERAL)
+			v->bind_ephemeral++;
 		fs->state = s->state;
 		fs->act = s->act;
 		fs->age_known = s->opened_ns && s->opened_ns <= a->now_ns;

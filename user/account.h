@@ -41,7 +41,16 @@ struct ph_proc_meta {
 /* One process, as the views show it. */
 struct ph_proc_view {
 	const struct ph_proc_meta *meta;
-	__u32 ports_held;	/* outbound sockets not in TIME_WAIT */
+	__u32 ports_held;	/* ephemeral ports held, TCP and UDP, not in TIME_WAIT */
+	__u32 ports_held_tcp, ports_held_udp;	/* ports_held by protocol */
+	__u32 bound_only;	/* of ports_held_tcp: bound, not connected */
+	/*
+	 * Sockets (TIME_WAIT included) whose port came from bind(port 0) without
+	 * IP_BIND_ADDRESS_NO_PORT: each takes a port of the whole range, not one
+	 * per destination (the bind_hog diagnosis).
+	 */
+	__u32 bind_ephemeral;
+	__u64 bind_failed;	/* bind() got no port */
 	__u32 by_state[PH_TCP_STATES];
 	__u32 time_wait;
 	__u64 opened, closed, failed;
@@ -55,10 +64,11 @@ struct ph_proc_view {
 	__u32 netns;		/* namespace of its sockets (the last one seen) */
 };
 
+/* A UDP destination has no saddr; daddr zero and dport 0: the host's unconnected UDP pool. */
 struct ph_dest_key {
 	__u32 netns;
 	__u8 family;
-	__u8 pad;
+	__u8 protocol;		/* 0: TCP, PH_PROTO_UDP */
 	__u16 dport;
 	__u8 saddr[16];
 	__u8 daddr[16];
@@ -71,8 +81,11 @@ struct ph_dest_view {
 	__u32 capacity;		/* range - reserved - busy (bound/listening) in range */
 	double headroom_pct;
 	double eta_s;		/* NAN when not growing */
-	__u64 failed;		/* EADDRNOTAVAIL */
+	__u64 failed;		/* EADDRNOTAVAIL; UDP: EAGAIN */
 	__u32 peak_in_use;
+	__u32 bind_ephemeral;	/* of in_use: port from bind(0) without IP_BIND_ADDRESS_NO_PORT */
+	__u16 range_lo, range_hi;	/* narrowest IP_LOCAL_PORT_RANGE of its sockets, 0: none */
+	__u32 pool_in_use;	/* what headroom counts: in_use; UDP: every UDP port of the netns */
 };
 
 /* Per network namespace settings and usage. */
@@ -86,11 +99,20 @@ struct ph_netns_info {
 	char *reserved;			/* the sysctl text, malloc'ed, may be NULL */
 };
 
+/* One port space (TCP or UDP) of a namespace. */
+struct ph_proto_usage {
+	__u32 in_use;		/* distinct ports in range in use (TCP: listening and bound too) */
+	__u32 capacity;		/* range - reserved */
+	__u32 bound_only;	/* TCP: bound, not connected */
+	__u64 failed;		/* TCP: bind() EADDRINUSE; UDP: autobind EAGAIN and bind() */
+};
+
 struct ph_netns_view {
 	const struct ph_netns_info *info;
 	__u32 busy;		/* ports in range held by bound-only or listening sockets */
 	__u32 ports_in_use;	/* distinct local ports in range in use */
 	__u32 capacity;
+	struct ph_proto_usage tcp, udp;
 };
 
 /*
@@ -117,6 +139,9 @@ struct ph_sock_entry {
 	struct ph_proc_key owner;	/* pid 0: unknown */
 	__u64 opened_ns;		/* CLOCK_MONOTONIC, 0 if unknown */
 	struct ph_sock_act act;
+	__u8 protocol;			/* PH_PROTO_TCP (or 0), PH_PROTO_UDP */
+	__u8 pflags;			/* PH_F_BIND_EPHEMERAL */
+	__u16 range_lo, range_hi;	/* IP_LOCAL_PORT_RANGE, 0: none */
 };
 
 /* One socket of a flow, as the classifier sees it. */
@@ -139,6 +164,7 @@ struct ph_flow_view {
 	__u32 ports;				/* its sockets, TIME_WAIT included */
 	__u32 by_state[PH_TCP_STATES];
 	__u32 bound;				/* of them: port from bind() */
+	__u32 bind_ephemeral;			/* of them: bind(0) without IP_BIND_ADDRESS_NO_PORT */
 	__u64 opened, closed, closed_tw, failed;	/* events (failed: EADDRNOTAVAIL) */
 	__u64 opened_bound;			/* connects of sockets bound first */
 	double watched_s;			/* events were watched this long */

@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "json.h"
+#include "ports.h"
 
 static const char doc[] =
 "Load every probe backend on this kernel, with and without attaching, and say\n"
@@ -54,6 +55,7 @@ int cmd_check(int argc, char **argv)
 		{ PH_BACKEND_TRACEPOINT, false, "tracepoint" },
 		{ PH_BACKEND_TRACEPOINT, true, "syscall-errno" },
 		{ PH_BACKEND_NONE, false, "iterators" },
+		{ PH_BACKEND_NONE, false, "bind-udp" },
 	};
 	bool json = false;
 	int err, usable = 0;
@@ -68,11 +70,16 @@ int cmd_check(int argc, char **argv)
 		char load_why[256], attach_why[256] = "-";
 		int lerr, aerr = -1;
 
-		lerr = ph_probe_try(rows[i].b, rows[i].syscall_errno, false, load_why,
-				    sizeof(load_why));
+		/* bind() and UDP: cgroup programs, the same under every backend */
+		bool ports = !strcmp(rows[i].name, "bind-udp");
+
+		lerr = ports ? ph_ports_try(false, load_why, sizeof(load_why)) :
+			ph_probe_try(rows[i].b, rows[i].syscall_errno, false, load_why,
+				     sizeof(load_why));
 		if (!lerr)
-			aerr = ph_probe_try(rows[i].b, rows[i].syscall_errno, true, attach_why,
-					    sizeof(attach_why));
+			aerr = ports ? ph_ports_try(true, attach_why, sizeof(attach_why)) :
+				ph_probe_try(rows[i].b, rows[i].syscall_errno, true, attach_why,
+					     sizeof(attach_why));
 		if (!aerr && rows[i].b != PH_BACKEND_NONE && !rows[i].syscall_errno)
 			usable++;
 		if (json) {

@@ -84,6 +84,9 @@ static int on_fd(void *ctx, const struct ph_fd_rec *r)
 
 	if (!ph_netns_known(l->nets, r->sock.netns))
 		ph_netns_note_pid(l->nets, r->sock.netns, r->sock.owner_pid);
+	/* --netns: the other namespaces are not accounted at all */
+	if (l->o.probe.netns && r->sock.netns != l->o.probe.netns)
+		return 0;
 	ph_acct_walk_fd(l->acct, r);
 	note_held(l, &r->sock);
 	return 0;

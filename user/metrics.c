@@ -16,6 +16,7 @@
 struct pser {
 	char *labels;
 	__u64 held, opened, failed;
+	__u64 held_tcp, held_udp, bind_ephemeral, bind_failed;
 };
 
 struct dser {
@@ -35,13 +36,14 @@ struct nser {
 	__u32 inode, lo, hi;
 	__u64 in_use;
 	bool has_range;
+	struct ph_proto_usage tcp, udp;
 };
 
 /* Last counter values of one engine key, to grow the "other" counters. */
 struct pctr {
 	struct hnode node;
 	struct ph_proc_key key;
-	__u64 opened, failed;
+	__u64 opened, failed, bind_failed;
 	__u32 gen;
 	bool exited;		/* proc_alive said so: (pid, start) never comes back */
 };
@@ -62,7 +64,7 @@ struct ph_metrics {
 	size_t nps, nds, nns, nfs;
 	size_t cap_ps, cap_ds, cap_ns, cap_fs;
 	/* only-growing counters of the "other" series */
-	__u64 other_opened, other_pfailed, other_dfailed;
+	__u64 other_opened, other_pfailed, other_dfailed, other_bfailed;
 	struct htab pctrs, dctrs;
 	__u32 gen;
 	/* globals of the last update */
@@ -450,7 +452,6 @@ static struct dctr *get_dctr(struct ph_metrics *m, const struct ph_dest_key *key
 	struct hnode *n;
 	struct dctr *c;
 
-	k.pad = 0;
 	n = htab_find(&m->dctrs, &k);
 	if (n)
 		return htab_entry(n, struct dctr, node);
@@ -492,8 +493,8 @@ static char *dest_labels(const struct ph_dest_key *k)
 
 	ph_addr_fmt(k->family, k->saddr, sa, sizeof(sa));
 	ph_addr_fmt(k->family, k->daddr, da, sizeof(da));
-	if (asprintf(&s, "netns=\"%u\",saddr=\"%s\",daddr=\"%s\",dport=\"%u\"", k->netns, sa, da,
-		     k->dport) < 0)
+	if (asprintf(&s, "netns=\"%u\",saddr=\"%s\",daddr=\"%s\",dport=\"%u\",protocol=\"%s\"",
+		     k->netns, sa, da, k->dport, ph_protocol_name(k->protocol)) < 0)
 		return NULL;
 	return s;
 }
@@ -540,20 +541,29 @@ static int update_procs(struct ph_metrics *m, struct ph_acct *a, const struct ph
 				s->held = v->ports_held;
 				s->opened = v->opened;
 				s->failed = v->failed;
+				s->held_tcp = v->ports_held_tcp;
+				s->held_udp = v->ports_held_udp;
+				s->bind_ephemeral = v->bind_ephemeral;
+				s->bind_failed = v->bind_failed;
 				m->nps++;
 			}
 		} else {
 			if (!gone)
 				rest++;
 			other.held += v->ports_held;
+			other.held_tcp += v->ports_held_tcp;
+			other.held_udp += v->ports_held_udp;
+			other.bind_ephemeral += v->bind_ephemeral;
 			if (pc) {
 				m->other_opened += grew(v->opened, pc->opened);
 				m->other_pfailed += grew(v->failed, pc->failed);
+				m->other_bfailed += grew(v->bind_failed, pc->bind_failed);
 			}
 		}
 		if (pc) {
 			pc->opened = v->opened;
 			pc->failed = v->failed;
+			pc->bind_failed = v->bind_failed;
 			pc->gen = m->gen;
 			if (gone)
 				pc->exited = true;
@@ -562,11 +572,12 @@ static int update_procs(struct ph_metrics *m, struct ph_acct *a, const struct ph
 	free(sel);
 	prune(&m->pctrs, offsetof(struct pctr, node), m->gen, offsetof(struct pctr, gen), false);
 	m->nps = dedup_procs(m->ps, m->nps);
-	have_other = rest || m->other_opened || m->other_pfailed;
+	have_other = rest || m->other_opened || m->other_pfailed || m->other_bfailed;
 	if (have_other && (other.labels = strdup("pid=\"other\",comm=\"other\",cgroup=\"other\","
 						 "pod_uid=\"other\",container=\"other\""))) {
 		other.opened = m->other_opened;
 		other.failed = m->other_pfailed;
+		other.bind_failed = m->other_bfailed;
 		m->ps[m->nps++] = other;
 	}
 	return 0;
@@ -632,7 +643,8 @@ static int update_dests(struct ph_metrics *m, struct ph_acct *a, const struct ph
 	m->nds = dedup_dests(m->ds, m->nds);
 	have_other = n > top || m->other_dfailed;
 	if (have_other &&
-	    (other.labels = strdup("netns=\"other\",saddr=\"other\",daddr=\"other\",dport=\"other\""))) {
+	    (other.labels = strdup("netns=\"other\",saddr=\"other\",daddr=\"other\",dport=\"other\","
+				   "protocol=\"other\""))) {
 		other.failed = m->other_dfailed;
 		m->ds[m->nds++] = other;
 	}
@@ -663,6 +675,8 @@ static int update_netns(struct ph_metrics *m, struct ph_acct *a, const struct ph
 
 		if (i >= top) {
 			other.in_use += v->ports_in_use;
+			other.tcp.in_use += v->tcp.in_use;
+			other.udp.in_use += v->udp.in_use;
 			continue;
 		}
 		m->ns[m->nns++] = (struct nser){
@@ -671,6 +685,8 @@ static int update_netns(struct ph_metrics *m, struct ph_acct *a, const struct ph
 			.hi = v->info->range_hi,
 			.in_use = v->ports_in_use,
 			.has_range = true,
+			.tcp = v->tcp,
+			.udp = v->udp,
 		};
 	}
 	if (n > top)
@@ -862,10 +878,28 @@ static void render(struct ph_metrics *m, enum ph_metrics_fmt fmt, FILE *f)
 			(unsigned long long)m->ds[i].failed);
 
 	family(f, fmt, "porthog_process_ports_held", "gauge",
-	       "Outbound ephemeral ports held by the process, TIME_WAIT not included.");
+	       "Ephemeral ports held by the process, TCP and UDP, TIME_WAIT not included.");
 	FOR_PS(i)
 		fprintf(f, "porthog_process_ports_held{%s} %llu\n", m->ps[i].labels,
 			(unsigned long long)m->ps[i].held);
+	family(f, fmt, "porthog_process_protocol_ports_held", "gauge",
+	       "porthog_process_ports_held by protocol (TCP and UDP have separate port spaces).");
+	FOR_PS(i) {
+		fprintf(f, "porthog_process_protocol_ports_held{%s,protocol=\"tcp\"} %llu\n",
+			m->ps[i].labels, (unsigned long long)m->ps[i].held_tcp);
+		fprintf(f, "porthog_process_protocol_ports_held{%s,protocol=\"udp\"} %llu\n",
+			m->ps[i].labels, (unsigned long long)m->ps[i].held_udp);
+	}
+	family(f, fmt, "porthog_process_bind_ephemeral_sockets", "gauge",
+	       "Sockets of the process whose port came from bind(port 0) without IP_BIND_ADDRESS_NO_PORT: each takes a port of the whole range.");
+	FOR_PS(i)
+		fprintf(f, "porthog_process_bind_ephemeral_sockets{%s} %llu\n", m->ps[i].labels,
+			(unsigned long long)m->ps[i].bind_ephemeral);
+	family(f, fmt, "porthog_process_bind_failures", "counter",
+	       "bind() calls of the process that got no port (EADDRINUSE).");
+	FOR_PS(i)
+		fprintf(f, "porthog_process_bind_failures_total{%s} %llu\n", m->ps[i].labels,
+			(unsigned long long)m->ps[i].bind_failed);
 	family(f, fmt, "porthog_process_connects", "counter",
 	       "Outbound connections opened by the process since porthog first saw it.");
 	FOR_PS(i)
@@ -907,6 +941,38 @@ static void render(struct ph_metrics *m, enum ph_metrics_fmt fmt, FILE *f)
 		for (size_t i = 0; i < m->nfs; i++)
 			fprintf(f, "porthog_finding_ports{%s} %llu\n", m->fs[i].labels,
 				(unsigned long long)m->fs[i].ports);
+	}
+
+	family(f, fmt, "porthog_netns_protocol_ports_in_use", "gauge",
+	       "Distinct ports of the ephemeral range in use, per protocol (TCP: listening and bound too).");
+	FOR_NS(i) {
+		netns_label(&m->ns[i], nsl, sizeof(nsl));
+		fprintf(f, "porthog_netns_protocol_ports_in_use{netns=\"%s\",protocol=\"tcp\"} %u\n",
+			nsl, m->ns[i].tcp.in_use);
+		fprintf(f, "porthog_netns_protocol_ports_in_use{netns=\"%s\",protocol=\"udp\"} %u\n",
+			nsl, m->ns[i].udp.in_use);
+	}
+	family(f, fmt, "porthog_netns_protocol_capacity_ports", "gauge",
+	       "Ports of the ephemeral range a protocol can use: the range minus reserved ports.");
+	FOR_NS(i) {
+		if (!m->ns[i].has_range)
+			continue;
+		netns_label(&m->ns[i], nsl, sizeof(nsl));
+		fprintf(f, "porthog_netns_protocol_capacity_ports{netns=\"%s\",protocol=\"tcp\"} %u\n",
+			nsl, m->ns[i].tcp.capacity);
+		fprintf(f, "porthog_netns_protocol_capacity_ports{netns=\"%s\",protocol=\"udp\"} %u\n",
+			nsl, m->ns[i].udp.capacity);
+	}
+	family(f, fmt, "porthog_netns_port_failures", "counter",
+	       "Attempts that got no port: TCP bind() EADDRINUSE, UDP autobind or bind() (EAGAIN).");
+	FOR_NS(i) {
+		if (!m->ns[i].has_range)
+			continue;
+		netns_label(&m->ns[i], nsl, sizeof(nsl));
+		fprintf(f, "porthog_netns_port_failures_total{netns=\"%s\",protocol=\"tcp\"} %llu\n",
+			nsl, (unsigned long long)m->ns[i].tcp.failed);
+		fprintf(f, "porthog_netns_port_failures_total{netns=\"%s\",protocol=\"udp\"} %llu\n",
+			nsl, (unsigned long long)m->ns[i].udp.failed);
 	}
 
 	family(f, fmt, "porthog_lost_events", "counter",

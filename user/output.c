@@ -51,7 +51,8 @@ bool ph_out_proc_match(const struct ph_out_ctx *c, const struct ph_proc_view *v)
 		return false;
 	if (!ph_proc_filter_match(&c->filter, v->meta->cgroup))
 		return false;
-	return v->ports_held || v->time_wait || v->opened || v->failed || v->closed;
+	return v->ports_held || v->time_wait || v->opened || v->failed || v->closed ||
+	       v->bind_failed;
 }
 
 bool ph_out_dest_match(const struct ph_out_ctx *c, const struct ph_dest_view *v)
@@ -59,12 +60,25 @@ bool ph_out_dest_match(const struct ph_out_ctx *c, const struct ph_dest_view *v)
 	return !c->netns || v->key.netns == c->netns;
 }
 
+bool ph_dest_is_pool(const struct ph_dest_key *k)
+{
+	return k->protocol == PH_PROTO_UDP && !k->dport && ph_addr_is_zero(k->daddr);
+}
+
 void ph_dest_fmt(const struct ph_dest_key *k, char *buf, size_t len)
 {
 	char s[PH_ADDR_STRLEN], d[PH_EP_STRLEN];
 
-	ph_addr_fmt(k->family, k->saddr, s, sizeof(s));
 	ph_endpoint_fmt(k->family, k->daddr, k->dport, d, sizeof(d));
+	if (ph_dest_is_pool(k)) {
+		snprintf(buf, len, "udp %s unconnected (host pool)", ph_family_name(k->family));
+		return;
+	}
+	if (k->protocol == PH_PROTO_UDP) {
+		snprintf(buf, len, "udp -> %s", d);
+		return;
+	}
+	ph_addr_fmt(k->family, k->saddr, s, sizeof(s));
 	snprintf(buf, len, "%s -> %s", s, d);
 }
 
@@ -82,7 +96,10 @@ static void json_proc(FILE *f, const struct ph_proc_view *v, const struct ph_des
 		(unsigned long long)m->cgroup_id);
 	json_str(f, m->cgroup ? m->cgroup : "");
 	ph_json_workload(f, m->cgroup);
-	fprintf(f, ",\"netns\":%u,\"ports_held\":%u,\"states\":{", v->netns, v->ports_held);
+	fprintf(f, ",\"netns\":%u,\"ports_held\":%u,\"ports_held_by_protocol\":{\"tcp\":%u,"
+		"\"udp\":%u},\"bound_only\":%u,\"bind_ephemeral\":%u,\"bind_failed\":%llu,"
+		"\"states\":{", v->netns, v->ports_held, v->ports_held_tcp, v->ports_held_udp,
+		v->bound_only, v->bind_ephemeral, (unsigned long long)v->bind_failed);
 	for (int s = 0; s < PH_TCP_STATES; s++) {
 		if (!v->by_state[s])
 			continue;
@@ -104,8 +121,9 @@ static void json_proc(FILE *f, const struct ph_proc_view *v, const struct ph_des
 		char d[PH_ADDR_STRLEN];
 
 		ph_addr_fmt(k->family, k->daddr, d, sizeof(d));
-		fprintf(f, "%s{\"netns\":%u,\"daddr\":\"%s\",\"dport\":%u,\"count\":%u}",
-			t ? "," : "", k->netns, d, k->dport, v->top_dest[t].count);
+		fprintf(f, "%s{\"netns\":%u,\"protocol\":\"%s\",\"daddr\":\"%s\",\"dport\":%u,"
+			"\"count\":%u}", t ? "," : "", k->netns, ph_protocol_name(k->protocol), d,
+			k->dport, v->top_dest[t].count);
 	}
 	fputs("]}", f);
 }
@@ -124,8 +142,15 @@ static void json_dest(FILE *f, const struct ph_dest_view *v, struct ph_acct *a)
 	json_num(f, v->headroom_pct);
 	fputs(",\"eta_s\":", f);
 	json_num(f, v->eta_s);
-	fprintf(f, ",\"failed\":%llu,\"peak_in_use\":%u,\"tw_reuse\":%d}",
-		(unsigned long long)v->failed, v->peak_in_use, ns ? ns->tw_reuse : -1);
+	fprintf(f, ",\"failed\":%llu,\"peak_in_use\":%u,\"tw_reuse\":%d,\"protocol\":\"%s\","
+		"\"pool\":%s,\"pool_in_use\":%u,\"bind_ephemeral\":%u,\"socket_port_range\":",
+		(unsigned long long)v->failed, v->peak_in_use, ns ? ns->tw_reuse : -1,
+		ph_protocol_name(v->key.protocol), ph_dest_is_pool(&v->key) ? "true" : "false",
+		v->pool_in_use, v->bind_ephemeral);
+	if (v->range_lo)
+		fprintf(f, "[%u,%u]}", v->range_lo, v->range_hi);
+	else
+		fputs("null}", f);
 }
 
 void ph_out_netns_json(FILE *f, struct ph_acct *a, __u32 netns)
@@ -141,10 +166,14 @@ void ph_out_netns_json(FILE *f, struct ph_acct *a, __u32 netns)
 			continue;
 		fprintf(f, "%s{\"inode\":%u,\"range_lo\":%u,\"range_hi\":%u,\"reserved_in_range\":%u,"
 			"\"busy\":%u,\"capacity\":%u,\"ports_in_use\":%u,\"tw_reuse\":%d,"
-			"\"tcp_timestamps\":%d,\"tcp_syn_retries\":%d}",
+			"\"tcp_timestamps\":%d,\"tcp_syn_retries\":%d,"
+			"\"tcp\":{\"in_use\":%u,\"capacity\":%u,\"bound_only\":%u,\"bind_failed\":%llu},"
+			"\"udp\":{\"in_use\":%u,\"capacity\":%u,\"failed\":%llu}}",
 			k++ ? "," : "", in->inode, in->range_lo, in->range_hi,
 			in->reserved_in_range, nv[i].busy, nv[i].capacity, nv[i].ports_in_use,
-			in->tw_reuse, in->timestamps, in->syn_retries);
+			in->tw_reuse, in->timestamps, in->syn_retries, nv[i].tcp.in_use,
+			nv[i].tcp.capacity, nv[i].tcp.bound_only, (unsigned long long)nv[i].tcp.failed,
+			nv[i].udp.in_use, nv[i].udp.capacity, (unsigned long long)nv[i].udp.failed);
 	}
 	fputc(']', f);
 }
@@ -274,6 +303,28 @@ const char *ph_out_diag(const struct ph_finding *fs, size_t n, const struct ph_p
 	return buf;
 }
 
+/* Each namespace's port spaces: TCP and UDP have their own ports and limits. */
+void ph_out_netns_text(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c)
+{
+	const struct ph_netns_view *nv;
+	size_t nn = ph_acct_netns_views(a, &nv);
+
+	fprintf(f, "\n%-12s %-13s %9s %9s %10s %9s %9s\n", "NETNS", "RANGE", "TCP_USED", "TCP_CAP",
+		"BIND_FAIL", "UDP_USED", "UDP_FAIL");
+	for (size_t i = 0; i < nn; i++) {
+		const struct ph_netns_info *in = nv[i].info;
+		char r[16];
+
+		if ((c->netns && in->inode != c->netns) ||
+		    (!nv[i].tcp.in_use && !nv[i].udp.in_use && !nv[i].tcp.failed && !nv[i].udp.failed))
+			continue;
+		snprintf(r, sizeof(r), "%u-%u", in->range_lo, in->range_hi);
+		fprintf(f, "%-12u %-13s %9u %9u %10llu %9u %9llu\n", in->inode, r, nv[i].tcp.in_use,
+			nv[i].tcp.capacity, (unsigned long long)nv[i].tcp.failed, nv[i].udp.in_use,
+			(unsigned long long)nv[i].udp.failed);
+	}
+}
+
 void ph_out_text(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c)
 {
 	const struct ph_proc_view *pv;
@@ -293,8 +344,9 @@ void ph_out_text(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c)
 	fprintf(f, "porthog %s  attach=%s  lost_events=%llu  skipped_events=%llu\n\n", tbuf,
 		c->attach_mode, (unsigned long long)c->lost_events,
 		(unsigned long long)c->skipped_events);
-	fprintf(f, "%-7s %-16s %6s %6s %8s %8s %7s %7s %s%s\n", "PID", "COMM", "HELD", "TW",
-		"OPENED", "FAILED", "OPEN/s", "OLDEST", c->diag ? "DIAG    " : "", "CMDLINE");
+	fprintf(f, "%-7s %-16s %6s %5s %5s %6s %8s %8s %7s %7s %s%s\n", "PID", "COMM", "HELD",
+		"TCP", "UDP", "TW", "OPENED", "FAILED", "OPEN/s", "OLDEST", c->diag ? "DIAG    " : "",
+		"CMDLINE");
 	for (size_t i = 0; i < np; i++) {
 		const struct ph_proc_view *v = &pv[i];
 		char old[16], comm[PH_TX_SIZE(PH_COMM_LEN)], cmd[61], dg[16] = "", lbl[16];
@@ -310,10 +362,11 @@ void ph_out_text(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c)
 		if (c->diag)
 			snprintf(dg, sizeof(dg), "%-7s ",
 				 ph_out_diag(fs, nf, &v->meta->key, lbl, sizeof(lbl), NULL));
-		fprintf(f, "%-7u %-16s %6u %6u %8llu %8llu %7.1f %7s %s%s\n", v->meta->key.pid,
-			PH_TX(comm, v->meta->comm), v->ports_held, v->time_wait,
-			(unsigned long long)v->opened, (unsigned long long)v->failed, v->open_rate,
-			old, dg, PH_TX(cmd, v->meta->cmdline));
+		fprintf(f, "%-7u %-16s %6u %5u %5u %6u %8llu %8llu %7.1f %7s %s%s\n", v->meta->key.pid,
+			PH_TX(comm, v->meta->comm), v->ports_held, v->ports_held_tcp, v->ports_held_udp,
+			v->time_wait, (unsigned long long)v->opened,
+			(unsigned long long)(v->failed + v->bind_failed), v->open_rate, old, dg,
+			PH_TX(cmd, v->meta->cmdline));
 	}
 	free(fs);
 	fprintf(f, "\n%-52s %6s %6s %6s %8s %6s %8s\n", "DESTINATION", "IN_USE", "TW", "CAP",
@@ -329,9 +382,11 @@ void ph_out_text(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c)
 			break;
 		ph_dest_fmt(&v->key, d, sizeof(d));
 		fmt_eta(v->eta_s, eta, sizeof(eta));
-		fprintf(f, "%-52s %6u %6u %6u %7.1f%% %6s %8llu%s\n", d, v->in_use, v->time_wait,
+		fprintf(f, "%-52s %6u %6u %6u %7.1f%% %6s %8llu%s%s\n", d, v->in_use, v->time_wait,
 			v->capacity, v->headroom_pct, eta, (unsigned long long)v->failed,
-			v->failed ? "  FAILING" : v->headroom_pct < c->warn_pct ? "  LOW" : "");
+			v->failed ? "  FAILING" : v->headroom_pct < c->warn_pct ? "  LOW" : "",
+			v->bind_ephemeral ? "  BIND(0)" : "");
 	}
+	ph_out_netns_text(f, a, c);
 	fputc('\n', f);
 }

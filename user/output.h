@@ -59,6 +59,9 @@ void ph_finding_where(const struct ph_finding *f, char *buf, size_t len);
 /* The "netns" array: settings and usage of each namespace (netns 0: all). */
 void ph_out_netns_json(FILE *f, struct ph_acct *a, __u32 netns);
 /* "10.0.0.1 -> 10.0.0.2:5672" */
+/* A UDP destination of unconnected sockets: the host pool */
+bool ph_dest_is_pool(const struct ph_dest_key *k);
+void ph_out_netns_text(FILE *f, struct ph_acct *a, const struct ph_out_ctx *c);
 void ph_dest_fmt(const struct ph_dest_key *k, char *buf, size_t len);
 
 #endif

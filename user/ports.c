@@ -89,8 +89,8 @@ int ph_ports_open(const struct ph_ports_opts *o, struct ph_ports **out, char *wh
 	if (!o->syscall_errno)
 		bpf_map__set_max_entries(pp->skel->maps.bind_tid, 1);
 	bpf_program__set_autoload(pp->skel->progs.ph_sys_exit_bind, o->syscall_errno);
-	err = bpf_map__reuse_fd(pp->skel->maps.events, o->events_fd);
-	if (!err)
+	err = o->events_fd < 0 ? 0 : bpf_map__reuse_fd(pp->skel->maps.events, o->events_fd);
+	if (!err && o->stats_fd >= 0)
 		err = bpf_map__reuse_fd(pp->skel->maps.stats, o->stats_fd);
 	if (err) {
 		snprintf(why, len, "share the ring buffer: %s", strerror(-err));
@@ -101,6 +101,8 @@ int ph_ports_open(const struct ph_ports_opts *o, struct ph_ports **out, char *wh
 		snprintf(why, len, "load failed: %s", strerror(-err));
 		goto fail;
 	}
+	if (o->load_only)
+		goto done;
 	for (size_t i = 0; i < ARRAY_SIZE(cgroup_progs); i++) {
 		struct bpf_link *link;
 
@@ -128,6 +130,7 @@ int ph_ports_open(const struct ph_ports_opts *o, struct ph_ports **out, char *wh
 			goto fail;
 		}
 	}
+done:
 	*out = pp;
 	return 0;
 fail:
@@ -174,6 +177,22 @@ __u64 ph_ports_recursion_misses(struct ph_ports *pp)
 			n += info.recursion_misses;
 	}
 	return n;
+}
+
+int ph_ports_try(bool attach, char *why, size_t len)
+{
+	struct ph_ports_opts o = {
+		.max_sockets = 1024, .events_fd = -1, .stats_fd = -1, .load_only = !attach,
+	};
+	struct ph_ports *pp;
+	int err;
+
+	err = ph_ports_open(&o, &pp, why, len);
+	if (err)
+		return err;
+	snprintf(why, len, "%s", attach ? "loads and attaches" : "passes the verifier");
+	ph_ports_close(pp);
+	return 0;
 }
 
 const char *ph_ports_cgroup_root(const struct ph_ports *pp)

@@ -15,8 +15,9 @@ struct ph_ports_opts {
 	__u32 max_sockets;	/* held-socket map entries */
 	__u32 wakeup_bytes;	/* as the connect backends */
 	bool syscall_errno;	/* confirm bind() failures at syscall exit */
-	int events_fd;		/* ring buffer to share */
-	int stats_fd;		/* per-CPU stats to share */
+	int events_fd;		/* ring buffer to share, -1: its own */
+	int stats_fd;		/* per-CPU stats to share, -1: its own */
+	bool load_only;		/* porthog check: load, do not attach */
 };
 
 struct ph_ports;
@@ -30,6 +31,8 @@ void ph_ports_close(struct ph_ports *pp);
 int ph_ports_sweep(struct ph_ports *pp);
 /* Program runs the kernel skipped (recursion): lost events. */
 __u64 ph_ports_recursion_misses(struct ph_ports *pp);
+/* porthog check: load (and attach) alone; the reason or the outcome is left in why. */
+int ph_ports_try(bool attach, char *why, size_t len);
 const char *ph_ports_cgroup_root(const struct ph_ports *pp);
 
 #endif

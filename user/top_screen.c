@@ -315,9 +315,9 @@ static void draw_list(struct ph_top_ui *ui, struct ph_acct *a, const struct ph_o
 		line_at(y, cols, A_BOLD, "filter: %s  (%zu of %zu processes; Esc clears)",
 			ui->filter, n, np);
 	y++;
-	line_at(y++, cols, COLOR_PAIR(PAIR_HEAD) | A_BOLD, "%-7s %-16s %6s %6s %8s %8s %7s %7s %-7s %s",
-		"PID", "COMM", "HELD", "TW", "OPENED", "FAILED", "OPEN/s", "OLDEST", "DIAG",
-		"CMDLINE");
+	line_at(y++, cols, COLOR_PAIR(PAIR_HEAD) | A_BOLD,
+		"%-7s %-16s %6s %5s %5s %6s %8s %8s %7s %7s %-7s %s", "PID", "COMM", "HELD", "TCP",
+		"UDP", "TW", "OPENED", "FAILED", "OPEN/s", "OLDEST", "DIAG", "CMDLINE");
 	pane_end = dests ? rows / 2 : rows;
 	ui->page = pane_end > y ? pane_end - y : 1;
 	if (ui->sel_idx < ui->first)
@@ -329,7 +329,7 @@ static void draw_list(struct ph_top_ui *ui, struct ph_acct *a, const struct ph_o
 	for (size_t i = ui->first; i < n && y < pane_end; i++) {
 		const struct ph_proc_view *v = shown[i];
 		char old[16], comm[PH_TX_SIZE(PH_COMM_LEN)], dg[16], cell[24], pre[160];
-		int attr = v->failed ? COLOR_PAIR(PAIR_FAIL) : 0, sev;
+		int attr = v->failed || v->bind_failed ? COLOR_PAIR(PAIR_FAIL) : 0, sev;
 
 		if (i == ui->sel_idx)
 			attr |= A_REVERSE;
@@ -337,10 +337,10 @@ static void draw_list(struct ph_top_ui *ui, struct ph_acct *a, const struct ph_o
 		PH_TX(comm, v->meta->comm);
 		ph_tx(tx, sizeof(tx), v->meta->cmdline, (size_t)-1);
 		ph_out_diag(fs, nf, &v->meta->key, dg, sizeof(dg), &sev);
-		snprintf(pre, sizeof(pre), "%-7u %-16s %6u %6u %8llu %8llu %7.1f %7s ",
-			 v->meta->key.pid, comm, v->ports_held, v->time_wait,
-			 (unsigned long long)v->opened, (unsigned long long)v->failed,
-			 v->open_rate, old);
+		snprintf(pre, sizeof(pre), "%-7u %-16s %6u %5u %5u %6u %8llu %8llu %7.1f %7s ",
+			 v->meta->key.pid, comm, v->ports_held, v->ports_held_tcp, v->ports_held_udp,
+			 v->time_wait, (unsigned long long)v->opened,
+			 (unsigned long long)(v->failed + v->bind_failed), v->open_rate, old);
 		snprintf(cell, sizeof(cell), "%-7s ", dg);
 		move(y, 0);
 		/* the DIAG cell in its severity's colour */
@@ -551,6 +551,9 @@ static void proc_lines(struct plines *p, struct ph_acct *a, const struct ph_proc
 		 "held %u  time_wait %u  opened %llu  closed %llu  failed %llu  open/s %.1f  oldest %s",
 		 v->ports_held, v->time_wait, (unsigned long long)v->opened,
 		 (unsigned long long)v->closed, (unsigned long long)v->failed, v->open_rate, old);
+	add_line(p, 0, "ports: tcp %u (bound, not connected: %u)  udp %u  bind(0) without "
+		 "IP_BIND_ADDRESS_NO_PORT: %u  bind failed: %llu", v->ports_held_tcp, v->bound_only,
+		 v->ports_held_udp, v->bind_ephemeral, (unsigned long long)v->bind_failed);
 
 	for (size_t i = 0, k = 0; i < nf; i++) {
 		if (!ph_finding_of(&fs[i], &m->key))

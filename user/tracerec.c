@@ -514,6 +514,8 @@ int ph_rec_get_snap_end(const void *p, __u32 len, struct ph_rec_snap_end *s)
  * then the activity (absent in files before it: 64 bytes): u64 act ts_ns,
  * u64 bytes_acked, u64 bytes_received, u32 tx_idle_ms, u32 rx_idle_ms,
  * u32 segs_out, u32 segs_in, u8 retrans, u8 flags, u16 reserved, u32 reserved
+ * then u8 protocol, u8 flags, u16 port_lo, u16 port_hi, u16 reserved (absent in
+ * files before them: TCP).
  */
 int ph_rec_put_sock(struct ph_tf_writer *w, const struct ph_sock_entry *s)
 {
@@ -538,6 +540,10 @@ int ph_rec_put_sock(struct ph_tf_writer *w, const struct ph_sock_entry *s)
 	ph_le32_put(b + 100, s->act.segs_in);
 	b[104] = s->act.retrans;
 	b[105] = s->act.flags;
+	b[112] = s->protocol ? s->protocol : PH_PROTO_TCP;
+	b[113] = s->pflags;
+	ph_le16_put(b + 114, s->range_lo);
+	ph_le16_put(b + 116, s->range_hi);
 	return ph_tf_append(w, PH_REC_SOCK, b, sizeof(b));
 }
 
@@ -558,7 +564,8 @@ int ph_rec_get_sock(const void *p, __u32 len, struct ph_sock_entry *s)
 	s->opened_ns = ph_le64_get(b + 24);
 	memcpy(s->saddr, b + 32, 16);
 	memcpy(s->daddr, b + 48, 16);
-	if (len < PH_REC_SOCK_LEN)
+	s->protocol = PH_PROTO_TCP;
+	if (len < PH_REC_SOCK_ACT)
 		return 0;
 	s->act.ts_ns = ph_le64_get(b + 64);
 	s->act.bytes_acked = ph_le64_get(b + 72);
@@ -569,6 +576,12 @@ int ph_rec_get_sock(const void *p, __u32 len, struct ph_sock_entry *s)
 	s->act.segs_in = ph_le32_get(b + 100);
 	s->act.retrans = b[104];
 	s->act.flags = b[105];
+	if (len < PH_REC_SOCK_LEN)
+		return 0;
+	s->protocol = b[112];
+	s->pflags = b[113];
+	s->range_lo = ph_le16_get(b + 114);
+	s->range_hi = ph_le16_get(b + 116);
 	return 0;
 }
 

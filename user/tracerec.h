@@ -35,7 +35,8 @@ enum ph_rec_type {
 /* Encoded payload sizes (without strings) */
 #define PH_REC_EVENT_LEN	108	/* written since protocol and port range */
 #define PH_REC_EVENT_LEN_V1	100	/* still read: TCP, no per-socket range */
-#define PH_REC_SOCK_LEN		112	/* written: with the socket's activity */
+#define PH_REC_SOCK_LEN		120	/* written: activity, then protocol and port range */
+#define PH_REC_SOCK_ACT		112	/* files with the activity, before the protocol: TCP */
 #define PH_REC_SOCK_MIN		64	/* readable: files before the activity part */
 
 enum ph_snap_reason {

@@ -6,11 +6,14 @@ and prints the port of every socket and the errno of every failure; porthog's
 events must name the same PID, ports, errnos and protocol.
 """
 import collections
+import json
 import os
 import subprocess
 import time
 
-from phlib import BUILD, Netns, Porthog, Server, check, check_eq, run_tests, wait_for
+from phlib import (BUILD, Netns, Porthog, Server, check, check_eq, porthog_run, run_tests,
+                   wait_for)
+from test_serve import Serve, fetch, one, parse
 
 PORTS = os.path.join(BUILD, "ph_ports")
 FAMILIES = (("ipv4", "127.0.0.1"), ("ipv6", "::1"))
@@ -218,6 +221,99 @@ def test_socket_port_range(tmp):
     finally:
         for ns in nss:
             ns.delete()
+
+
+def accounting_checks(doc, ns, w, what):
+    """What top, snapshot and report --at show of the four workloads of test_accounting."""
+    procs = {p["pid"]: p for p in doc["processes"]}
+    for pid, held, tcp, udp, bound, eph in [
+            (w["bind"].pid, 10, 10, 0, 10, 10), (w["udpc"].pid, 5, 0, 5, 0, 0),
+            (w["udps"].pid, 3, 0, 3, 0, 0), (w["bc"].pid, 4, 4, 0, 0, 4)]:
+        p = procs.get(pid)
+        check(p is not None, f"{what}: process {pid} listed")
+        check_eq((p["ports_held"], p["ports_held_by_protocol"], p["bound_only"], p["bind_ephemeral"]),
+                 (held, {"tcp": tcp, "udp": udp}, bound, eph), f"{what}: ports of {pid}")
+    dests = {(d["protocol"], d["daddr"], d["dport"]): d for d in doc["destinations"]
+             if d["netns"] == ns.inode}
+    udp = dests[("udp", "127.0.0.1", 5353)]
+    check_eq((udp["in_use"], udp["pool"], udp["capacity"], udp["pool_in_use"]), (5, False, 64, 8),
+             f"{what}: connected UDP destination")
+    check_eq(udp["headroom_pct"], 100.0 * (64 - 8) / 64, f"{what}: UDP headroom counts every UDP port")
+    pool = dests[("udp", "0.0.0.0", 0)]
+    check_eq((pool["in_use"], pool["pool"]), (3, True), f"{what}: unconnected UDP pool")
+    tcp = dests[("tcp", "127.0.0.1", 8080)]
+    # 10 bound-only ports are not connect()'s
+    check_eq((tcp["in_use"], tcp["bind_ephemeral"], tcp["capacity"]), (4, 4, 54),
+             f"{what}: bind-before-connect destination")
+    net = [n for n in doc["netns"] if n["inode"] == ns.inode][0]
+    check_eq((net["tcp"]["in_use"], net["tcp"]["capacity"], net["tcp"]["bound_only"]), (14, 64, 10),
+             f"{what}: TCP port space")
+    check_eq((net["udp"]["in_use"], net["udp"]["capacity"]), (8, 64), f"{what}: UDP port space")
+
+
+def test_accounting(tmp):
+    """top, snapshot, serve and report show TCP and UDP apart: exact ports per process,
+    destination, pool and namespace."""
+    ns = Netns("buacct")
+    try:
+        top = Porthog(tmp, ["top", "--json", "--interval", "0.5", "--netns", str(ns.inode)],
+                      name="top")
+        srv = Serve(tmp, ["--interval", "0.3", "--netns", str(ns.inode)])
+        rec = os.path.join(tmp, "acct.phtrace")
+        record = Porthog(tmp, ["record", "-o", rec, "--netns", str(ns.inode)], name="record")
+        server = Server(ns, tmp, addr="127.0.0.1", port=8080)
+        w = {
+            "bind": Ports(ns, tmp, "bind", ["--mode", "tcp-bind", "--addr", "127.0.0.1",
+                                            "--count", "10"]),
+            "udpc": Ports(ns, tmp, "udpc", ["--mode", "udp-connect", "--addr", "127.0.0.1",
+                                            "--port", "5353", "--count", "5"]),
+            "udps": Ports(ns, tmp, "udps", ["--mode", "udp-sendto", "--addr", "127.0.0.1",
+                                            "--port", "5353", "--count", "3"]),
+            "bc": Ports(ns, tmp, "bc", ["--mode", "bind-connect", "--addr", "127.0.0.1",
+                                        "--port", "8080", "--count", "4"]),
+        }
+        t_all = time.time()
+        r = porthog_run(["snapshot", "--json", "--netns", str(ns.inode)])
+        check_eq(r.returncode, 0, f"snapshot exit code ({r.stderr})")
+        accounting_checks(json.loads(r.stdout), ns, w, "snapshot")
+
+        def top_done():
+            docs = top.json_lines()
+            return docs and docs[-1]["ts"] > t_all + 1 and docs[-1]
+        accounting_checks(wait_for(top_done, 20, "a top refresh"), ns, w, "top")
+
+        st, _, text = fetch(srv.url)
+        check_eq(st, 200, "metrics status")
+        s = parse(text)
+        n = str(ns.inode)
+        check_eq(one(s, "porthog_process_protocol_ports_held", pid=w["udpc"].pid, protocol="udp"),
+                 5, "serve: UDP ports of the connecting process")
+        check_eq(one(s, "porthog_process_protocol_ports_held", pid=w["bind"].pid, protocol="tcp"),
+                 10, "serve: TCP bound ports")
+        check_eq(one(s, "porthog_process_bind_ephemeral_sockets", pid=w["bc"].pid), 4,
+                 "serve: bind(0) sockets")
+        check_eq(one(s, "porthog_destination_ports_in_use", netns=n, protocol="udp", dport=5353), 5,
+                 "serve: UDP destination")
+        check_eq(one(s, "porthog_destination_ports_in_use", netns=n, protocol="udp", dport=0), 3,
+                 "serve: UDP pool")
+        check_eq(one(s, "porthog_destination_ports_in_use", netns=n, protocol="tcp", dport=8080), 4,
+                 "serve: TCP destination")
+        check_eq(one(s, "porthog_netns_protocol_ports_in_use", netns=n, protocol="udp"), 8,
+                 "serve: UDP port space")
+        check_eq(one(s, "porthog_netns_protocol_ports_in_use", netns=n, protocol="tcp"), 14,
+                 "serve: TCP port space")
+        at = time.time()
+        time.sleep(0.5)
+        check_eq(record.stop(), 0, "record exit code")
+        r = porthog_run(["report", "--json", "--at", time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(at + 0.5)), rec])
+        check_eq(r.returncode, 0, f"report --at exit code ({r.stderr})")
+        accounting_checks(json.loads(r.stdout), ns, w, "report --at")
+        for x in w.values():
+            x.stop()
+        server.stop()
+    finally:
+        ns.delete()
 
 
 if __name__ == "__main__":

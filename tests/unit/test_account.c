@@ -277,3 +277,156 @@ UNIT_TEST(account_proc_socks)
 	free(s);
 	ph_acct_free(a);
 }
+
+static const struct ph_dest_view *find_dest(struct ph_acct *a, __u8 protocol, __u16 dport)
+{
+	const struct ph_dest_view *d;
+	size_t n = ph_acct_dests(a, &d);
+
+	for (size_t i = 0; i < n; i++)
+		if (d[i].key.protocol == protocol && d[i].key.dport == dport)
+			return &d[i];
+	return NULL;
+}
+
+/* bind(0) holds a port for its process; connect() moves it to the destination, flagged */
+UNIT_TEST(account_bind_then_connect)
+{
+	struct ph_acct *a = new_acct();
+	const struct ph_netns_view *nv;
+	const struct ph_proc_view *p;
+	const struct ph_dest_view *d;
+	struct ph_event e;
+
+	for (int i = 0; i < 4; i++) {
+		e = ev(PH_EV_BIND, 100, 41000 + i, SEC + i);
+		e.protocol = PH_PROTO_TCP;
+		e.flags = PH_F_BIND_EPHEMERAL;
+		e.dport = 0;
+		memset(e.daddr, 0, 16);
+		ph_acct_event(a, &e);
+	}
+	e = ev(PH_EV_BIND_FAILED, 100, 0, SEC + 5);
+	e.err = 98;
+	ph_acct_event(a, &e);
+	/* a TCP connect on 41000 elsewhere: bound ports are not connect()'s */
+	e = ev(PH_EV_CONNECT, 200, 41010, SEC + 6);
+	ph_acct_event(a, &e);
+	ph_acct_tick(a, 2 * SEC);
+	p = find_proc(a, 100);
+	CHECK_EQ_INT(p->ports_held, 4);
+	CHECK_EQ_INT(p->ports_held_tcp, 4);
+	CHECK_EQ_INT(p->bound_only, 4);
+	CHECK_EQ_INT(p->bind_ephemeral, 4);
+	CHECK_EQ_INT(p->bind_failed, 1);
+	d = find_dest(a, 0, 8080);
+	CHECK_EQ_INT(d->in_use, 1);
+	CHECK_EQ_INT(d->capacity, 60);
+	CHECK_EQ_INT(ph_acct_netns_views(a, &nv), 1);
+	CHECK_EQ_INT(nv[0].tcp.in_use, 5);
+	CHECK_EQ_INT(nv[0].tcp.bound_only, 4);
+	CHECK_EQ_INT(nv[0].tcp.capacity, 64);
+	CHECK_EQ_INT(nv[0].tcp.failed, 1);
+
+	/* two of them connect: held by the destination now, still flagged */
+	for (int i = 0; i < 2; i++) {
+		e = ev(PH_EV_CONNECT, 100, 41000 + i, 3 * SEC + i);
+		e.flags = PH_F_BOUND | PH_F_BIND_EPHEMERAL;
+		ph_acct_event(a, &e);
+	}
+	ph_acct_tick(a, 4 * SEC);
+	p = find_proc(a, 100);
+	CHECK_EQ_INT(p->ports_held, 4);
+	CHECK_EQ_INT(p->bound_only, 2);
+	CHECK_EQ_INT(p->bind_ephemeral, 4);
+	d = find_dest(a, 0, 8080);
+	CHECK_EQ_INT(d->in_use, 3);
+	CHECK_EQ_INT(d->bind_ephemeral, 2);
+	/* 64 - 2 bound-only; its own bind(0) ports are in in_use */
+	CHECK_EQ_INT(d->capacity, 62);
+	ph_acct_free(a);
+}
+
+/* UDP: its own port space; connected sockets by destination, the others in the pool */
+UNIT_TEST(account_udp_destinations_and_pool)
+{
+	struct ph_acct *a = new_acct();
+	const struct ph_netns_view *nv;
+	const struct ph_proc_view *p;
+	const struct ph_dest_view *d;
+	struct ph_event e;
+
+	for (int i = 0; i < 6; i++) {
+		e = ev(PH_EV_CONNECT, 300, 41000 + i, SEC + i);
+		e.protocol = PH_PROTO_UDP;
+		e.dport = i < 4 ? 53 : 0;
+		if (i >= 4)
+			memset(e.daddr, 0, 16);
+		ph_acct_event(a, &e);
+	}
+	/* TCP on the same port numbers: a separate space */
+	e = ev(PH_EV_CONNECT, 301, 41000, SEC + 10);
+	ph_acct_event(a, &e);
+	e = ev(PH_EV_CONNECT_FAILED, 300, 0, SEC + 11);
+	e.protocol = PH_PROTO_UDP;
+	e.err = 11;
+	e.dport = 53;
+	ph_acct_event(a, &e);
+	ph_acct_tick(a, 2 * SEC);
+	p = find_proc(a, 300);
+	CHECK_EQ_INT(p->ports_held, 6);
+	CHECK_EQ_INT(p->ports_held_udp, 6);
+	CHECK_EQ_INT(p->ports_held_tcp, 0);
+	CHECK_EQ_INT(p->failed, 1);
+	CHECK_EQ_INT(find_proc(a, 301)->ports_held_tcp, 1);
+	d = find_dest(a, PH_PROTO_UDP, 53);
+	CHECK_EQ_INT(d->in_use, 4);
+	CHECK_EQ_INT(d->failed, 1);
+	CHECK_EQ_INT(d->capacity, 64);
+	/* every UDP port of the namespace counts against a UDP destination */
+	CHECK_EQ_INT(d->pool_in_use, 6);
+	d = find_dest(a, PH_PROTO_UDP, 0);
+	CHECK_EQ_INT(d->in_use, 2);
+	CHECK_EQ_INT(ph_acct_netns_views(a, &nv), 1);
+	CHECK_EQ_INT(nv[0].udp.in_use, 6);
+	CHECK_EQ_INT(nv[0].tcp.in_use, 1);
+	CHECK_EQ_INT(nv[0].udp.failed, 1);
+
+	/* a pool socket connects: it moves; then closes */
+	e = ev(PH_EV_CONNECT, 300, 41004, 3 * SEC);
+	e.protocol = PH_PROTO_UDP;
+	e.dport = 53;
+	ph_acct_event(a, &e);
+	e = ev(PH_EV_CLOSE, 300, 41005, 3 * SEC + 1);
+	e.protocol = PH_PROTO_UDP;
+	e.dport = 0;
+	memset(e.daddr, 0, 16);
+	ph_acct_event(a, &e);
+	ph_acct_tick(a, 4 * SEC);
+	CHECK_EQ_INT(find_dest(a, PH_PROTO_UDP, 53)->in_use, 5);
+	CHECK_EQ_INT(find_dest(a, PH_PROTO_UDP, 0)->in_use, 0);
+	CHECK_EQ_INT(find_proc(a, 300)->ports_held_udp, 5);
+	ph_acct_free(a);
+}
+
+/* IP_LOCAL_PORT_RANGE narrows a destination's capacity */
+UNIT_TEST(account_socket_port_range)
+{
+	struct ph_acct *a = new_acct();
+	const struct ph_dest_view *d;
+	struct ph_event e;
+
+	for (int i = 0; i < 5; i++) {
+		e = ev(PH_EV_CONNECT, 100, 41010 + i, SEC + i);
+		e.port_lo = 41010;
+		e.port_hi = 41019;
+		ph_acct_event(a, &e);
+	}
+	ph_acct_tick(a, 2 * SEC);
+	d = find_dest(a, 0, 8080);
+	CHECK_EQ_INT(d->capacity, 10);
+	CHECK_EQ_INT(d->range_lo, 41010);
+	CHECK_EQ_INT(d->range_hi, 41019);
+	CHECK(fabs(d->headroom_pct - 50.0) < 1e-9);
+	ph_acct_free(a);
+}

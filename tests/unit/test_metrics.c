@@ -110,8 +110,10 @@ static int nseries(const char *text, const char *name)
 #define OTHER_PROC	"{pid=\"other\",comm=\"other\",cgroup=\"other\",pod_uid=\"other\"," \
 			"container=\"other\"}"
 #define DEST(ns, dst, port) \
-	"{netns=\"" #ns "\",saddr=\"127.0.0.1\",daddr=\"127.0.0." #dst "\",dport=\"" #port "\"}"
-#define OTHER_DEST	"{netns=\"other\",saddr=\"other\",daddr=\"other\",dport=\"other\"}"
+	"{netns=\"" #ns "\",saddr=\"127.0.0.1\",daddr=\"127.0.0." #dst "\",dport=\"" #port "\"," \
+	"protocol=\"tcp\"}"
+#define OTHER_DEST	"{netns=\"other\",saddr=\"other\",daddr=\"other\",dport=\"other\"," \
+	"protocol=\"other\"}"
 
 static size_t esc(const char *in, size_t max_in, char *out, size_t size)
 {
