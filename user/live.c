@@ -88,7 +88,9 @@ static int on_fd(void *ctx, const struct ph_fd_rec *r)
 	if (l->o.probe.netns && r->sock.netns != l->o.probe.netns)
 		return 0;
 	ph_acct_walk_fd(l->acct, r);
-	note_held(l, &r->sock);
+	/* the kernel's count that walk_held compares with is of TCP sockets */
+	if (r->protocol == PH_PROTO_TCP)
+		note_held(l, &r->sock);
 	return 0;
 }
 

@@ -360,12 +360,12 @@ def test_screen_in_tmux(tmp):
         lp, pp = leaky.parse(), pooled.parse()
         check_eq(len(lp["ports"]), 63, "leaky client got 63 ports")
         out = t.wait(lambda l: row(l, lp["pid"]) and row(l, lp["pid"])[2] == "63" and
-                     row(l, lp["pid"])[8] == "LEAK" and row(l, pp["pid"]),
+                     row(l, lp["pid"])[10] == "LEAK" and row(l, pp["pid"]),
                      "both clients on the tmux screen, the leak diagnosed")
         lines = out.splitlines()
-        check_eq(row(lines, lp["pid"])[2:6], ["63", "0", "63", "2"],
-                 "leaky row: held, tw, opened, failed")
-        check_eq([row(lines, pp["pid"])[2], row(lines, pp["pid"])[8]], ["1", "-"],
+        check_eq(row(lines, lp["pid"])[2:8], ["63", "63", "0", "0", "63", "2"],
+                 "leaky row: held, tcp, udp, tw, opened, failed")
+        check_eq([row(lines, pp["pid"])[2], row(lines, pp["pid"])[10]], ["1", "-"],
                  "pooled row: held, no finding")
         check("DIAG" in lines[2].split(), f"DIAG column: {lines[2]!r}")
         check(lines.index(next(l for l in lines if l.startswith(str(lp["pid"])))) <
@@ -473,13 +473,13 @@ def test_batch_diag_column(tmp):
             for fr in reversed(frames[:-1]):  # the last one may be half written
                 lines = fr.splitlines()
                 hdr = [l.split() for l in lines if l.startswith("PID ")]
-                got = {int(w[0]): w[8] for w in map(str.split, lines)
-                       if len(w) > 8 and w[0].isdigit() and int(w[0]) in pids}
+                got = {int(w[0]): w[10] for w in map(str.split, lines)
+                       if len(w) > 10 and w[0].isdigit() and int(w[0]) in pids}
                 if hdr and got == pids:
                     return hdr[0]
             return None
         hdr = wait_for(frame, 20, f"DIAG column {pids}")
-        check_eq(hdr[8:10], ["DIAG", "CMDLINE"], "batch header")
+        check_eq(hdr[10:12], ["DIAG", "CMDLINE"], "batch header")
         check_eq(ph.stop(), 0, "exit code")
     finally:
         ns.delete()
