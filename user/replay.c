@@ -287,6 +287,11 @@ static void sample(struct ph_replay *r, __u64 now)
 		copy_meta(&o->meta, pv[i].meta);
 		o->opened = pv[i].opened;
 		o->failed = pv[i].failed;
+		o->bind_failed = pv[i].bind_failed;
+		if (pv[i].ports_held_tcp > o->peak_held_tcp)
+			o->peak_held_tcp = pv[i].ports_held_tcp;
+		if (pv[i].ports_held_udp > o->peak_held_udp)
+			o->peak_held_udp = pv[i].ports_held_udp;
 		if (pv[i].ports_held > o->peak_held) {
 			o->peak_held = pv[i].ports_held;
 			o->peak_t = t;
@@ -407,6 +412,10 @@ bool ph_replay_event(struct ph_replay *r, const struct ph_event *e)
 		r->s.first_t = t;
 	r->s.last_t = t;
 	r->last_ns = e->ts_ns;
+	if (e->type == PH_EV_BIND_FAILED)
+		r->s.bind_failures++;
+	if (e->type == PH_EV_CONNECT_FAILED && e->protocol == PH_PROTO_UDP)
+		r->s.udp_failures++;
 	if (e->type == PH_EV_CONNECT_FAILED && e->err == EADDRNOTAVAIL_ERR) {
 		struct ph_dest_key k = { .netns = e->netns, .family = e->family, .dport = e->dport };
 		struct ph_dest_summary *d;

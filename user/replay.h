@@ -30,6 +30,8 @@ struct ph_offender {
 	__u32 peak_time_wait;
 	double peak_t;			/* when peak_held was first reached */
 	__u64 opened, failed;
+	__u32 peak_held_tcp, peak_held_udp;	/* peak of each protocol's ports held */
+	__u64 bind_failed;		/* bind() got no port */
 	struct ph_series_pt *series;	/* ports held + TIME_WAIT over time */
 	size_t nseries;
 	struct ph_series_pt *state_series[PH_CHART_STATES];	/* ports per state (PH_CS_*) */
@@ -83,6 +85,8 @@ struct ph_summary {
 	__u64 events;
 	__u64 lost_events;		/* ring buffer full */
 	__u64 skipped_events;		/* skipped by the kernel, not caught */
+	__u64 bind_failures;		/* bind() without a port (EADDRINUSE) */
+	__u64 udp_failures;		/* UDP autobinds without a port (EAGAIN) */
 	struct ph_offender *offenders;	/* ranked by peak ports held */
 	size_t noffenders;
 	struct ph_dest_summary *dests;	/* ranked by failures, then peak */

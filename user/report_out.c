@@ -41,6 +41,9 @@ void ph_summary_text(FILE *f, const struct ph_summary *s)
 	fprintf(f, "lost_events %llu (ring buffer full)\n", (unsigned long long)s->lost_events);
 	fprintf(f, "skipped_events %llu (tracepoint hits the kernel skipped, not caught)\n",
 		(unsigned long long)s->skipped_events);
+	if (s->bind_failures || s->udp_failures)
+		fprintf(f, "port failures: %llu bind() EADDRINUSE, %llu UDP connect()/sendto() EAGAIN\n",
+			(unsigned long long)s->bind_failures, (unsigned long long)s->udp_failures);
 	if (s->trigger[0])
 		fprintf(f, "trigger: %s\n", PH_TX(trig, s->trigger));
 	if (!s->file.complete)
@@ -52,15 +55,15 @@ void ph_summary_text(FILE *f, const struct ph_summary *s)
 	fputs("\nFINDINGS (why the ports ran out, at the end of the trace)\n", f);
 	ph_findings_text(f, s->findings, s->nfindings);
 
-	fprintf(f, "\nOFFENDERS (by peak ports held)\n%-7s %-16s %9s %7s %8s %7s  %s\n", "PID",
-		"COMM", "PEAK_HELD", "PEAK_TW", "OPENED", "FAILED", "CMDLINE");
+	fprintf(f, "\nOFFENDERS (by peak ports held)\n%-7s %-16s %9s %5s %5s %7s %8s %7s  %s\n",
+		"PID", "COMM", "PEAK_HELD", "TCP", "UDP", "PEAK_TW", "OPENED", "FAILED", "CMDLINE");
 	for (size_t i = 0; i < s->noffenders && i < TOP_ROWS; i++) {
 		const struct ph_offender *o = &s->offenders[i];
 
-		fprintf(f, "%-7u %-16s %9u %7u %8llu %7llu  %s\n", o->meta.key.pid,
-			PH_TX(comm, o->meta.comm), o->peak_held, o->peak_time_wait,
-			(unsigned long long)o->opened, (unsigned long long)o->failed,
-			PH_TX(cmd, o->meta.cmdline));
+		fprintf(f, "%-7u %-16s %9u %5u %5u %7u %8llu %7llu  %s\n", o->meta.key.pid,
+			PH_TX(comm, o->meta.comm), o->peak_held, o->peak_held_tcp, o->peak_held_udp,
+			o->peak_time_wait, (unsigned long long)o->opened,
+			(unsigned long long)(o->failed + o->bind_failed), PH_TX(cmd, o->meta.cmdline));
 	}
 	fprintf(f, "\nDESTINATIONS\n%-52s %9s %8s %-24s %8s\n", "DESTINATION", "PEAK_USE",
 		"CAPACITY", "AT", "FAILED");
@@ -91,8 +94,9 @@ static void json_dest_key(FILE *f, const struct ph_dest_key *k)
 
 	ph_addr_fmt(k->family, k->saddr, s, sizeof(s));
 	ph_addr_fmt(k->family, k->daddr, d, sizeof(d));
-	fprintf(f, "\"netns\":%u,\"family\":\"%s\",\"saddr\":\"%s\",\"daddr\":\"%s\",\"dport\":%u",
-		k->netns, ph_family_name(k->family), s, d, k->dport);
+	fprintf(f, "\"netns\":%u,\"family\":\"%s\",\"saddr\":\"%s\",\"daddr\":\"%s\",\"dport\":%u,"
+		"\"protocol\":\"%s\"", k->netns, ph_family_name(k->family), s, d, k->dport,
+		ph_protocol_name(k->protocol));
 }
 
 void ph_summary_json(FILE *f, const struct ph_summary *s)
@@ -108,9 +112,11 @@ void ph_summary_json(FILE *f, const struct ph_summary *s)
 	fputs(",\"attach_mode\":", f);
 	json_str(f, s->attach);
 	fprintf(f, ",\"start\":%.6f,\"first_event\":%.6f,\"last_event\":%.6f,\"events\":%llu,"
-		"\"lost_events\":%llu,\"skipped_events\":%llu,\"trigger\":", s->start_t,
-		s->first_t, s->last_t, (unsigned long long)s->events,
-		(unsigned long long)s->lost_events, (unsigned long long)s->skipped_events);
+		"\"lost_events\":%llu,\"skipped_events\":%llu,\"bind_failures\":%llu,"
+		"\"udp_failures\":%llu,\"trigger\":", s->start_t, s->first_t, s->last_t,
+		(unsigned long long)s->events, (unsigned long long)s->lost_events,
+		(unsigned long long)s->skipped_events, (unsigned long long)s->bind_failures,
+		(unsigned long long)s->udp_failures);
 	if (s->trigger[0])
 		json_str(f, s->trigger);
 	else
@@ -134,9 +140,11 @@ void ph_summary_json(FILE *f, const struct ph_summary *s)
 		json_str(f, o->meta.cgroup ? o->meta.cgroup : "");
 		ph_json_workload(f, o->meta.cgroup);
 		fprintf(f, ",\"uid\":%u,\"peak_ports_held\":%u,\"peak_time_wait\":%u,\"peak_at\":%.6f,"
-			"\"opened\":%llu,\"failed\":%llu}", o->meta.uid, o->peak_held,
+			"\"opened\":%llu,\"failed\":%llu,\"peak_ports_held_by_protocol\":{\"tcp\":%u,"
+			"\"udp\":%u},\"bind_failed\":%llu}", o->meta.uid, o->peak_held,
 			o->peak_time_wait, o->peak_t, (unsigned long long)o->opened,
-			(unsigned long long)o->failed);
+			(unsigned long long)o->failed, o->peak_held_tcp, o->peak_held_udp,
+			(unsigned long long)o->bind_failed);
 	}
 	fputs("],\"destinations\":[", f);
 	for (size_t i = 0; i < s->ndests; i++) {

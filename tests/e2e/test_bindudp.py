@@ -309,6 +309,12 @@ def test_accounting(tmp):
             "%Y-%m-%dT%H:%M:%SZ", time.gmtime(at + 0.5)), rec])
         check_eq(r.returncode, 0, f"report --at exit code ({r.stderr})")
         accounting_checks(json.loads(r.stdout), ns, w, "report --at")
+        r = porthog_run(["report", "--json", rec])
+        check_eq(r.returncode, 0, f"report exit code ({r.stderr})")
+        offs = {o["pid"]: o for o in json.loads(r.stdout)["offenders"]}
+        for k, want in [("bind", {"tcp": 10, "udp": 0}), ("udpc", {"tcp": 0, "udp": 5}),
+                        ("udps", {"tcp": 0, "udp": 3}), ("bc", {"tcp": 4, "udp": 0})]:
+            check_eq(offs[w[k].pid]["peak_ports_held_by_protocol"], want, f"report: peak of {k}")
         for x in w.values():
             x.stop()
         server.stop()

@@ -108,8 +108,8 @@ def test_leaky_scenario_report(tmp):
         r = porthog_run(["report", out])
         check_eq(r.returncode, 0, "text report exit code")
         first = [l for l in r.stdout.splitlines() if l.startswith(str(lp["pid"]))]
-        check(first and first[0].split()[1:6] == ["ph_client", "63", "0", "63", "3"],
-              f"offender row: {first}")
+        check(first and first[0].split()[1:8] == ["ph_client", "63", "63", "0", "0", "63", "3"],
+              f"offender row (comm, held, tcp, udp, tw, opened, failed): {first}")
         check("FIRST FAILURE" in r.stdout, "first failure section")
 
         # no root needed: an unprivileged user reads a copy
