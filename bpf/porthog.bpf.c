@@ -352,7 +352,7 @@ static __always_inline __u32 tcp_segs_out(const struct sock *sk)
 /*
  * The transitions porthog acts on: the connect (tracepoint backend), the first
  * one out of SYN_SENT (its port, tracepoint backend) and every close. Of about
- * seven hits per connect, the rest return at once, before any other work.
+ * seven hits per connect, the rest return before the owner map.
  */
 static __always_inline bool state_matters(int oldstate, int newstate)
 {
@@ -503,18 +503,20 @@ static __always_inline bool nest_skipped(const struct sock *sk, int oldstate, in
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(tp_set_state, const struct sock *sk, int oldstate, int newstate)
 {
+	/* every hit leaves its note: the catcher counts what the kernel skipped */
+	nest_note(sk, oldstate, newstate);
 	if (!state_matters(oldstate, newstate))
 		return 0;
-	nest_note(sk, oldstate, newstate);
 	return handle_set_state(sk, oldstate, newstate, true);
 }
 
 SEC("raw_tp/inet_sock_set_state")
 int BPF_PROG(raw_set_state, const struct sock *sk, int oldstate, int newstate)
 {
+	/* every hit leaves its note: the catcher counts what the kernel skipped */
+	nest_note(sk, oldstate, newstate);
 	if (!state_matters(oldstate, newstate))
 		return 0;
-	nest_note(sk, oldstate, newstate);
 	return handle_set_state(sk, oldstate, newstate, false);
 }
 
@@ -522,7 +524,7 @@ int BPF_PROG(raw_set_state, const struct sock *sk, int oldstate, int newstate)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(tp_catch_state, const struct sock *sk, int oldstate, int newstate)
 {
-	if (!state_matters(oldstate, newstate) || !nest_skipped(sk, oldstate, newstate))
+	if (!nest_skipped(sk, oldstate, newstate) || !state_matters(oldstate, newstate))
 		return 0;
 	return handle_set_state(sk, oldstate, newstate, true);
 }
@@ -530,7 +532,7 @@ int BPF_PROG(tp_catch_state, const struct sock *sk, int oldstate, int newstate)
 SEC("raw_tp/inet_sock_set_state")
 int BPF_PROG(raw_catch_state, const struct sock *sk, int oldstate, int newstate)
 {
-	if (!state_matters(oldstate, newstate) || !nest_skipped(sk, oldstate, newstate))
+	if (!nest_skipped(sk, oldstate, newstate) || !state_matters(oldstate, newstate))
 		return 0;
 	return handle_set_state(sk, oldstate, newstate, false);
 }
