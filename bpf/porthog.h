@@ -49,7 +49,7 @@ enum ph_stat {
  * Per-CPU: the tracepoint hits tp_set_state ran for and the catcher has not
  * seen yet, keyed by the frame of the kernel's dispatch (current->bpf_ctx).
  */
-#define PH_NEST_SLOTS		8
+#define PH_NEST_SLOTS		4
 struct ph_nest {
 	__u64 frame[PH_NEST_SLOTS];
 	__u64 sk[PH_NEST_SLOTS];
