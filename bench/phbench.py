@@ -677,14 +677,18 @@ def report(results, out):
           f"connstorm with the given number of client threads ({meta.get('loss_dur')} s each, "
           f"{meta.get('loss_reps')} run(s)). Events/s = events the BPF side submitted plus "
           "the ones it dropped, over the run; lost = failed ring buffer reservations "
-          "(porthog's `lost_events`).")
+          "(porthog's `lost_events`); skipped = tracepoint hits the kernel skipped "
+          "(porthog's program already running on that CPU) that the catcher did not handle "
+          "(`skipped_events`: recursion misses of the state program less the hits caught); "
+          "caught = skipped hits the catcher handled (no loss).")
         if cmd != "record":
             w("")
             w(f"**Note:** `porthog record` was not available in this build "
               f"({meta.get('record_error', '')}); the consumer measured is `{cmd}`.")
         w("")
-        w("| ring buffer | client threads | events/s | lost events | lost % | runs with loss |")
-        w("| --- | --- | --- | --- | --- | --- |")
+        w("| ring buffer | client threads | events/s | lost events | lost % | skipped events | "
+          "caught | runs with loss (either cause) |")
+        w("| --- | --- | --- | --- | --- | --- | --- | --- |")
         keys = sorted({(r["ringbuf"], r["threads"]) for r in ls})
         best_default = None
         for rb, th in keys:
@@ -694,17 +698,20 @@ def report(results, out):
             rate = [(r["events"] + r["lost"]) / r["duration_s"] for r in rs]
             lost = [r["lost"] for r in rs]
             pct = [100 * r["lost"] / max(r["events"] + r["lost"], 1) for r in rs]
-            nloss = sum(1 for x in lost if x)
+            skipped = [r.get("skipped", 0) for r in rs]
+            caught = [r.get("caught", 0) for r in rs]
+            nloss = sum(1 for x, y in zip(lost, skipped) if x or y)
             tag = " (default)" if rb == meta.get("default_ringbuf") else ""
             w(f"| {rb // 1024:,} KiB{tag} | {th} | {mmm(rate, 0)} | {mmm(lost, 0)} | "
-              f"{mmm(pct, 3)} | {nloss}/{len(rs)} |")
+              f"{mmm(pct, 3)} | {mmm(skipped, 0)} | {mmm(caught, 0)} | {nloss}/{len(rs)} |")
             if tag:
                 for r, x in zip(rs, rate):
-                    if r["lost"] == 0 and (best_default is None or x > best_default):
+                    if r["lost"] == 0 and r.get("skipped", 0) == 0 and \
+                            (best_default is None or x > best_default):
                         best_default = x
         w("")
         if best_default:
-            w(f"Highest event rate with zero lost events at the default buffer: "
+            w(f"Highest event rate with zero lost and zero skipped events at the default buffer: "
               f"**{fmt(best_default, 0)} events/s** (the most this machine's load "
               f"generator produced in a loss-free run).")
             w("")
