@@ -15,6 +15,7 @@
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
+#include <linux/tcp.h>
 #include <libmnl/libmnl.h>
 
 #include "diag.h"
@@ -34,6 +35,14 @@
 #define DIAG_FD_STATES		(DIAG_STATES & ~(1u << ST_TIME_WAIT))
 #define DIAG_BUF		32768	/* the largest netlink dump skb */
 
+/* Full walks ask for tcp_info: the socket activity, as the iterators read it */
+static bool diag_activity = true;
+
+void ph_diag_activity(bool on)
+{
+	diag_activity = on;
+}
+
 struct tcp_walk {
 	ph_sock_fn fn;
 	void *ctx;
@@ -52,31 +61,42 @@ static int self_netns(__u32 *ino)
 	return 0;
 }
 
-static int attr_shutdown(const struct nlattr *a, void *data)
+struct diag_attrs {
+	bool full;			/* INET_DIAG_SHUTDOWN: a full socket */
+	const struct tcp_info *info;	/* INET_DIAG_INFO, if asked for and long enough */
+};
+
+static int on_attr(const struct nlattr *a, void *data)
 {
-	if (mnl_attr_get_type(a) == INET_DIAG_SHUTDOWN) {
-		*(bool *)data = true;
-		return MNL_CB_STOP;
-	}
+	struct diag_attrs *d = data;
+
+	if (mnl_attr_get_type(a) == INET_DIAG_SHUTDOWN)
+		d->full = true;
+	else if (mnl_attr_get_type(a) == INET_DIAG_INFO &&
+		 mnl_attr_get_payload_len(a) >= offsetof(struct tcp_info, tcpi_segs_in) +
+		 sizeof(__u32))
+		d->info = mnl_attr_get_payload(a);
 	return MNL_CB_OK;
 }
 
-/*
- * Request sockets (a SYN received, no accept yet) are reported as SYN_RECV
- * with no attributes but the mark; full sockets always carry INET_DIAG_SHUTDOWN.
- */
-static bool is_request_sock(const struct nlmsghdr *nlh)
+/* The activity part of a socket record from tcp_info (times already in ms). */
+static void info_activity(const struct tcp_info *ti, struct ph_sock_rec *r)
 {
-	bool full = false;
-
-	mnl_attr_parse(nlh, sizeof(struct inet_diag_msg), attr_shutdown, &full);
-	return !full;
+	r->tx_idle_ms = ti->tcpi_last_data_sent;
+	r->rx_idle_ms = ti->tcpi_last_data_recv;
+	r->bytes_acked = ti->tcpi_bytes_acked;
+	r->bytes_received = ti->tcpi_bytes_received;
+	r->segs_out = ti->tcpi_segs_out;
+	r->segs_in = ti->tcpi_segs_in;
+	r->retrans = ti->tcpi_retransmits;
+	r->flags |= PH_SR_ACTIVITY;
 }
 
 static int on_diag_msg(const struct nlmsghdr *nlh, void *data)
 {
 	struct tcp_walk *w = data;
 	const struct inet_diag_msg *m;
+	struct diag_attrs at = {};
 	struct ph_sock_rec r = {};
 	int err;
 
@@ -85,8 +105,12 @@ static int on_diag_msg(const struct nlmsghdr *nlh, void *data)
 	m = mnl_nlmsg_get_payload(nlh);
 	if (m->idiag_family != AF_INET && m->idiag_family != AF_INET6)
 		return MNL_CB_OK;
-	if (m->idiag_state == ST_SYN_RECV && is_request_sock(nlh))
+	mnl_attr_parse(nlh, sizeof(*m), on_attr, &at);
+	/* request sockets (a SYN received, no accept yet): SYN_RECV, no attributes but the mark */
+	if (m->idiag_state == ST_SYN_RECV && !at.full)
 		return MNL_CB_OK;
+	if (at.info)
+		info_activity(at.info, &r);
 	r.family = m->idiag_family;
 	/* as iter/task_file reports them */
 	r.state = m->idiag_state == ST_BOUND_INACTIVE ? ST_CLOSE : m->idiag_state;
@@ -122,6 +146,8 @@ static int dump_family(struct mnl_socket *nl, __u8 family, __u32 states, __u32 s
 	req->sdiag_family = family;
 	req->sdiag_protocol = IPPROTO_TCP;
 	req->idiag_states = states;
+	if (diag_activity && states != PH_DIAG_UNHELD)
+		req->idiag_ext = 1 << (INET_DIAG_INFO - 1);
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
 	for (;;) {

@@ -17,6 +17,8 @@
  * the number of sockets, or -errno.
  */
 int ph_diag_walk_tcp(ph_sock_fn fn, void *ctx);
+/* Full walks add each socket's activity from tcp_info (default on; not the bound flag). */
+void ph_diag_activity(bool on);
 
 /*
  * The same for the states a socket may be in without an fd this process can

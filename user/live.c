@@ -271,6 +271,7 @@ int ph_live_open(struct ph_live *l, const struct ph_live_opts *o, ph_event_fn ho
 		return PH_EXIT_ERR;
 	}
 	ph_acct_set_meta_fn(l->acct, live_meta, l);
+	ph_diag_activity(o->probe.sock_activity);
 
 	po = o->probe;
 	po.iterators = l->snap != PH_SNAP_DIAG;

@@ -32,8 +32,8 @@ def explain(tmp, ns, duration, extra=(), name="explain"):
                          "--netns", str(ns.inode)] + list(extra), name=name)
 
 
-def snapshot(ns):
-    r = porthog_run(["snapshot", "--json", "--netns", str(ns.inode)])
+def snapshot(ns, extra=()):
+    r = porthog_run(["snapshot", "--json", "--netns", str(ns.inode)] + list(extra))
     check_eq(r.returncode, 0, f"snapshot exit code ({r.stderr.strip()[-300:]})")
     return json.loads(r.stdout)
 
@@ -146,6 +146,10 @@ def test_dropped_syns_are_a_syn_hang(tmp):
         f = one(snap, "syn_hang", hp["pid"])
         check_eq((f["dport"], f["ports"]), (9999, 6), "snapshot: syn_hang port and ports")
         healthy(snap, pp["pid"], "the pooled client (snapshot)")
+        # without iterators: sock_diag's tcp_info gives the SYNs resent
+        snap = snapshot(ns, ["--snapshot=diag"])
+        f = one(snap, "syn_hang", hp["pid"])
+        check(f["evidence"]["syn_retrans_max"] >= 1, f"diag: SYNs resent: {f['evidence']}")
     finally:
         ns.delete()
 
