@@ -363,7 +363,31 @@ static void peer_fmt(const struct ph_flow_view *l, char *buf, size_t len)
 	ph_endpoint_fmt(l->dest.family, l->dest.daddr, l->dest.dport, buf, len);
 }
 
-static const char *tw_reuse_note(const struct ph_finding *f, bool loopback)
+/* As the kernel's tcp_tw_reuse=2 test: a loopback source or destination address. */
+static bool is_loopback(const struct ph_dest_key *k)
+{
+	static const __u8 v6lo[16] = { [15] = 1 };
+	const __u8 *addrs[2] = { k->daddr, k->saddr };
+
+	for (int i = 0; i < 2; i++) {
+		const __u8 *a = addrs[i];
+
+		if (k->family == 2 ? a[0] == 127 :
+		    !memcmp(a, v6lo, 16) ||
+		    (!memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) && a[12] == 127))
+			return true;
+	}
+	return false;
+}
+
+/* connect() may take a TIME_WAIT port to this destination 1 s after its last segment. */
+static bool tw_reuse_applies(const struct ph_netns_info *ni, const struct ph_dest_key *k)
+{
+	return ni && ni->timestamps != 0 &&
+	       (ni->tw_reuse == 1 || (ni->tw_reuse == 2 && is_loopback(k)));
+}
+
+static const char *tw_reuse_note(const struct ph_finding *f, bool reuse)
 {
 	if (f->ev.tw_reuse < 0)
 		return "tcp_tw_reuse is unknown here";
@@ -371,26 +395,36 @@ static const char *tw_reuse_note(const struct ph_finding *f, bool loopback)
 		return "tcp_tw_reuse is 0 here (off): net.ipv4.tcp_tw_reuse=1 lets connect() reuse a TIME_WAIT port after 1 s";
 	if (f->ev.timestamps == 0)
 		return "tcp_tw_reuse is on but tcp_timestamps is 0, so it cannot apply: it needs TCP timestamps";
-	if (f->ev.tw_reuse == 2 && !loopback)
-		return "tcp_tw_reuse is 2 here: loopback only, so it does not apply to this destination; 1 would";
-	return "tcp_tw_reuse already applies here, and still the ports run out";
+	if (!reuse)
+		return "tcp_tw_reuse is 2 here: loopback only, so it does not apply to this destination; net.ipv4.tcp_tw_reuse=1 would";
+	return "tcp_tw_reuse already applies here (a TIME_WAIT port is reused after 1 s), and still the rate runs the ports out";
 }
 
-static bool is_loopback(const struct ph_finding *f)
+/* A duration for a person: milliseconds under a second ("3 ms", "1.25 s"). */
+static const char *dur_fmt(double s, char *buf, size_t len)
 {
-	static const __u8 v6lo[16] = { [15] = 1 };
+	if (s < 1)
+		snprintf(buf, len, "%.0f ms", s * 1000);
+	else
+		snprintf(buf, len, "%.*f s", s < 10 ? 2 : 0, s);
+	return buf;
+}
 
-	if (f->family == 2)
-		return f->daddr[0] == 127;
-	return !memcmp(f->daddr, v6lo, 16) ||
-	       (!memcmp(f->daddr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) && f->daddr[12] == 127);
+/* "; N connects failed with EADDRNOTAVAIL", or "" */
+static const char *failed_note(const struct group *g, char *buf, size_t len)
+{
+	buf[0] = 0;
+	if (g->failed)
+		snprintf(buf, len, "; %llu connect%s failed with EADDRNOTAVAIL",
+			 (unsigned long long)g->failed, g->failed == 1 ? "" : "s");
+	return buf;
 }
 
 static bool try_leak(struct diag *d, struct group *g)
 {
 	const struct ph_diag_opts *o = d->o;
 	struct ph_finding *f;
-	char peer[PH_EP_STRLEN];
+	char peer[PH_EP_STRLEN], fails[64];
 	bool growing;
 
 	if (g->est < o->min_ports || g->act_n * 2 < g->est || g->quiet * 5 < g->act_n * 4)
@@ -409,18 +443,19 @@ static bool try_leak(struct diag *d, struct group *g)
 	f->ports = g->est;
 	f->ev.bytes_p50 = group_bytes_p50(g);
 	peer_fmt(g->lead, peer, sizeof(peer));
+	failed_note(g, fails, sizeof(fails));
 	if (g->opened)
 		snprintf(f->summary, sizeof(f->summary),
-			 "connection leak: %u connections to %s, opened at %.1f/s, %llu closed, "
-			 "%u of %u carry only idle or heartbeat-sized traffic",
-			 g->est, peer, f->ev.open_rate, (unsigned long long)g->closed,
-			 g->quiet, g->act_n);
+			 "connection leak: %u connections to %s held open (%llu opened, %llu closed "
+			 "in %.0f s), %u of %u carry only idle or heartbeat-sized traffic%s",
+			 g->est, peer, (unsigned long long)g->opened, (unsigned long long)g->closed,
+			 g->watched_s, g->quiet, g->act_n, fails);
 	else
 		snprintf(f->summary, sizeof(f->summary),
-			 "connection leak: %u connections to %s, ages from %.0f s to %s%.0f s, "
-			 "%u of %u carry only idle or heartbeat-sized traffic",
+			 "connection leak: %u connections to %s held open, ages from %.0f s to "
+			 "%s%.0f s, %u of %u carry only idle or heartbeat-sized traffic%s",
 			 g->est, peer, g->age_min, g->age_max_at_least ? "at least " : "",
-			 g->age_max, g->quiet, g->act_n);
+			 g->age_max, g->quiet, g->act_n, fails);
 	snprintf(f->advice, sizeof(f->advice),
 		 "reuse one connection or a pool instead of opening one per request: %u of the "
 		 "%u connections are idle or heartbeat-sized (%u without data for %.0f s, the "
@@ -434,7 +469,8 @@ static bool try_churn(struct diag *d, struct group *g)
 	const struct ph_diag_opts *o = d->o;
 	double life = g->life_n ? g->life_p50_w / g->life_n : NAN;
 	struct ph_finding *f;
-	char peer[PH_EP_STRLEN];
+	char peer[PH_EP_STRLEN], fails[64], lt[32];
+	bool reuse;
 
 	if (g->tw < o->min_ports || g->tw * 2 < g->ports)
 		return false;
@@ -444,8 +480,9 @@ static bool try_churn(struct diag *d, struct group *g)
 	/* shorter than TIME_WAIT: the port waits longer than it was used */
 	if (!isnan(life) && life >= o->tw_s)
 		return false;
-	/* the open rate keeps min_ports in TIME_WAIT */
-	if (rate(g->opened, g->watched_s) * o->tw_s < o->min_ports)
+	/* the open rate keeps min_ports in TIME_WAIT (1 s each where tcp_tw_reuse applies) */
+	reuse = tw_reuse_applies(ph_acct_find_netns(d->a, g->lead->dest.netns), &g->lead->dest);
+	if (rate(g->opened, g->watched_s) * (reuse ? 1 : o->tw_s) < o->min_ports)
 		return false;
 	f = new_finding(d, PH_FIND_CHURN);
 	if (!f)
@@ -455,13 +492,14 @@ static bool try_churn(struct diag *d, struct group *g)
 	peer_fmt(g->lead, peer, sizeof(peer));
 	snprintf(f->summary, sizeof(f->summary),
 		 "connection churn: %u ports to %s wait in TIME_WAIT; %.1f connections/s, "
-		 "median life %.2f s, %.0f%% closed by this side first",
-		 g->tw, peer, f->ev.open_rate, life, 100.0 * f->ev.tw_share);
+		 "median life %s, %.0f%% closed by this side first%s",
+		 g->tw, peer, f->ev.open_rate, isnan(life) ? "unknown" : dur_fmt(life, lt, sizeof(lt)),
+		 100.0 * f->ev.tw_share, failed_note(g, fails, sizeof(fails)));
 	snprintf(f->advice, sizeof(f->advice),
 		 "use keep-alive or a connection pool (each short connection holds its port for "
 		 "%.0f s after close); %s; or let the peer close first; or spread over more "
 		 "destination addresses or ports (the limit is per destination)",
-		 o->tw_s, tw_reuse_note(f, is_loopback(f)));
+		 o->tw_s, tw_reuse_note(f, reuse));
 	return true;
 }
 
@@ -587,14 +625,37 @@ static void link_holders(struct diag *d)
 
 typedef bool (*judge_fn)(struct diag *d, struct group *g);
 
+static bool zero_addr(const __u8 *a)
+{
+	static const __u8 z[16];
+
+	return !memcmp(a, z, 16);
+}
+
+/*
+ * Pooled together: the same command and cgroup to the same destination. A failed
+ * connect may lack its source address: it goes with the flows to the same peer.
+ */
+static bool same_pool(const struct ph_flow_view *x, const struct ph_flow_view *fl)
+{
+	if (!x->owner.pid || !x->meta || !fl->meta || x->meta->cgroup_id != fl->meta->cgroup_id ||
+	    strcmp(x->meta->comm, fl->meta->comm))
+		return false;
+	if (!memcmp(&x->dest, &fl->dest, sizeof(fl->dest)))
+		return true;
+	return same_peer(&x->dest, &fl->dest) &&
+	       (zero_addr(x->dest.saddr) || zero_addr(fl->dest.saddr));
+}
+
 /*
  * Each flow alone first. Flows no finding took are pooled by command, cgroup
  * and destination, so that short-lived processes (one connection each) are
- * judged together: such a finding has no pid but a pids list.
+ * judged together: such a finding has no pid but a pids list, and takes every
+ * flow of the pool (their failures are in its evidence).
  */
 static void judge_flows(struct diag *d, const judge_fn *judges, size_t nj)
 {
-	bool *pooled = calloc(d->nflows + 1, sizeof(bool));
+	__u32 *pool = calloc(d->nflows + 1, sizeof(*pool));	/* 1 + index of its pool's first flow */
 
 	for (size_t i = 0; i < d->nflows; i++) {
 		const struct ph_flow_view *fl = &d->flows[i];
@@ -609,32 +670,58 @@ static void judge_flows(struct diag *d, const judge_fn *judges, size_t nj)
 				d->reported[i] = true;
 		group_free(&g);
 	}
-	if (!pooled)
+	if (!pool)
 		return;
+	for (size_t i = 0; i < d->nflows; i++) {
+		const struct ph_flow_view *fl = &d->flows[i];
+		bool found = false;
+		struct group g;
+
+		if (!fl->owner.pid || !fl->meta || d->reported[i] || pool[i])
+			continue;
+		group_init(&g, fl);
+		for (size_t k = i; k < d->nflows; k++) {
+			if (d->reported[k] || pool[k] || !same_pool(&d->flows[k], fl))
+				continue;
+			group_add(&g, &d->flows[k], d->o);
+			pool[k] = i + 1;
+		}
+		if (g.npids > 1)
+			for (size_t j = 0; j < nj; j++)
+				found |= judges[j](d, &g);
+		group_free(&g);
+		for (size_t k = i; found && k < d->nflows; k++)
+			if (pool[k] == i + 1)
+				d->reported[k] = true;
+	}
+	free(pool);
+}
+
+/*
+ * Victims: flows whose connects fail and that no finding of their own took,
+ * pooled by command, cgroup and destination (one finding for many short-lived
+ * processes that fail alike).
+ */
+static void judge_victims(struct diag *d)
+{
 	for (size_t i = 0; i < d->nflows; i++) {
 		const struct ph_flow_view *fl = &d->flows[i];
 		struct group g;
 
-		if (!fl->owner.pid || !fl->meta || d->reported[i] || pooled[i])
+		if (!fl->owner.pid || !fl->failed || d->reported[i])
 			continue;
 		group_init(&g, fl);
-		for (size_t k = i; k < d->nflows; k++) {
-			const struct ph_flow_view *x = &d->flows[k];
-
-			if (!x->owner.pid || !x->meta || d->reported[k] || pooled[k] ||
-			    memcmp(&x->dest, &fl->dest, sizeof(fl->dest)) ||
-			    x->meta->cgroup_id != fl->meta->cgroup_id ||
-			    strcmp(x->meta->comm, fl->meta->comm))
+		group_add(&g, fl, d->o);
+		d->reported[i] = true;
+		for (size_t k = i + 1; fl->meta && k < d->nflows; k++) {
+			if (!d->flows[k].failed || d->reported[k] || !same_pool(&d->flows[k], fl))
 				continue;
-			group_add(&g, x, d->o);
-			pooled[k] = true;
+			group_add(&g, &d->flows[k], d->o);
+			d->reported[k] = true;
 		}
-		if (g.npids > 1)
-			for (size_t j = 0; j < nj; j++)
-				judges[j](d, &g);
+		try_victim(d, &g);
 		group_free(&g);
 	}
-	free(pooled);
 }
 
 /* bind() before connect(): ports of the whole namespace, summed per process. */
@@ -759,12 +846,20 @@ static void judge_range(struct diag *d)
 	}
 }
 
+/* Of one severity: what holds the ports first, then settings, then who suffers. */
+static int kind_rank(enum ph_find_kind k)
+{
+	return k == PH_FIND_VICTIM ? 2 : k == PH_FIND_RANGE ? 1 : 0;
+}
+
 static int cmp_finding(const void *x, const void *y)
 {
 	const struct ph_finding *a = x, *b = y;
 
 	if (a->severity != b->severity)
 		return a->severity > b->severity ? -1 : 1;
+	if (kind_rank(a->kind) != kind_rank(b->kind))
+		return kind_rank(a->kind) < kind_rank(b->kind) ? -1 : 1;
 	if (a->ports != b->ports)
 		return a->ports > b->ports ? -1 : 1;
 	if (a->kind != b->kind)
@@ -775,7 +870,6 @@ static int cmp_finding(const void *x, const void *y)
 size_t ph_diagnose(struct ph_acct *a, const struct ph_diag_opts *o, struct ph_finding **out)
 {
 	static const judge_fn owners[] = { try_leak, try_churn, try_syn_hang };
-	static const judge_fn victims[] = { try_victim };
 	struct diag d = { .a = a, .o = o };
 
 	d.ndests = ph_acct_dests(a, &d.dests);
@@ -787,8 +881,8 @@ size_t ph_diagnose(struct ph_acct *a, const struct ph_diag_opts *o, struct ph_fi
 	}
 	judge_flows(&d, owners, ARRAY_SIZE(owners));
 	judge_bind(&d);
-	memset(d.reported, 0, (d.nflows + 1) * sizeof(bool));
-	judge_flows(&d, victims, ARRAY_SIZE(victims));
+	/* a process whose own finding took its flow is no victim: its failures are there */
+	judge_victims(&d);
 	judge_range(&d);
 	link_holders(&d);
 	free(d.reported);
@@ -905,6 +999,16 @@ static void text_num(FILE *f, const char *label, double v, const char *unit, boo
 	*first = false;
 }
 
+static void text_dur(FILE *f, const char *label, double s, bool *first)
+{
+	char buf[32];
+
+	if (isnan(s))
+		return;
+	fprintf(f, "%s%s %s", *first ? "" : ", ", label, dur_fmt(s, buf, sizeof(buf)));
+	*first = false;
+}
+
 static void text_count(FILE *f, const char *label, unsigned long long v, bool *first)
 {
 	if (!v)
@@ -959,8 +1063,8 @@ void ph_findings_text(FILE *f, const struct ph_finding *fs, size_t n)
 		text_count(f, "closed to TIME_WAIT", e->closed_tw, &first);
 		text_count(f, "failed", e->failed, &first);
 		text_num(f, "open rate", e->open_rate, "/s", &first);
-		text_num(f, "lifetime p50", e->life_p50_s, " s", &first);
-		text_num(f, "p90", e->life_p90_s, " s", &first);
+		text_dur(f, "lifetime p50", e->life_p50_s, &first);
+		text_dur(f, "p90", e->life_p90_s, &first);
 		if (e->activity_n)
 			fprintf(f, "%s%u of %u quiet (%u idle)", first ? "" : ", ", e->quiet,
 				e->activity_n, e->idle);
@@ -970,8 +1074,11 @@ void ph_findings_text(FILE *f, const struct ph_finding *fs, size_t n)
 		if (x->kind == PH_FIND_SYN_HANG)
 			fprintf(f, ", SYNs resent up to %u", e->syn_retrans_max);
 		text_num(f, "headroom", e->headroom_pct, "%", &first);
-		if (!isnan(e->eta_s))
-			fprintf(f, ", full in %.0f s", e->eta_s);
+		if (!isnan(e->eta_s) && e->eta_s < 0.5)
+			fputs(first ? "full now" : ", full now", f);
+		else if (!isnan(e->eta_s))
+			fprintf(f, "%sfull in %.0f s", first ? "" : ", ", e->eta_s);
+		first &= isnan(e->eta_s);
 		for (__u32 j = 0; j < e->nholders; j++)
 			fprintf(f, "%sholder pid %u %s (%u ports%s%s)", j ? "; " : "\n  holders: ",
 				e->holders[j].pid, PH_TX(comm, e->holders[j].comm), e->holders[j].ports,

@@ -117,7 +117,7 @@ void ph_diag_opts_init(struct ph_diag_opts *o);
 
 /*
  * Findings of the engine's current state (call ph_acct_tick first), ranked
- * by severity, then ports. *out is malloc'ed (caller frees); returns the count.
+ * by severity, then causes by ports, then range, then victims. *out is malloc'ed (caller frees); returns the count.
  */
 size_t ph_diagnose(struct ph_acct *a, const struct ph_diag_opts *o, struct ph_finding **out);
 

@@ -442,3 +442,136 @@ UNIT_TEST(diagnose_names_and_json)
 	CHECK(strstr(buf, "\"headroom_pct\":null") != NULL);
 	free(buf);
 }
+
+/* n curl processes, one connection each to daddr:80 closed to TIME_WAIT after 5 ms. */
+static void curl_churn(struct ph_acct *a, int n, __u32 pid0, const char *daddr, __u64 t0)
+{
+	for (int i = 0; i < n; i++) {
+		__u64 t = t0 + i * SEC / 10;
+		struct ph_event c = ev(PH_EV_CONNECT, pid0 + i, daddr, 80, 41000 + i, t);
+		struct ph_event x = ev(PH_EV_CLOSE, pid0 + i, daddr, 80, 41000 + i, t + SEC / 200);
+
+		snprintf(c.comm, sizeof(c.comm), "curl");
+		memcpy(x.comm, c.comm, sizeof(c.comm));
+		x.flags = PH_F_TIME_WAIT;
+		ph_acct_event(a, &c);
+		ph_acct_event(a, &x);
+	}
+}
+
+static void curl_fail(struct ph_acct *a, __u32 pid, const char *daddr, __u16 dport, __u64 t)
+{
+	struct ph_event e = ev(PH_EV_CONNECT_FAILED, pid, daddr, dport, 0, t);
+
+	snprintf(e.comm, sizeof(e.comm), "curl");
+	ph_acct_event(a, &e);
+}
+
+/*
+ * curl in a loop: 64 processes leave their ports in TIME_WAIT, the next 10 fail.
+ * The failing ones are the churn itself (one finding with their failures), not
+ * 10 victims of their predecessors.
+ */
+UNIT_TEST(diagnose_failing_churn_is_no_victim)
+{
+	struct ph_acct *a = acct_range(41000, 41063, 0);
+	struct ph_finding *fs = NULL;
+	size_t n, churn = 0;
+
+	curl_churn(a, 64, 1000, "10.0.0.8", T0);
+	for (int i = 0; i < 10; i++)
+		curl_fail(a, 1100 + i, "10.0.0.8", 80, T0 + 7 * SEC + i * SEC / 10);
+	n = diagnose(a, T0 + 9 * SEC, &fs);
+	for (size_t i = 0; i < n; i++) {
+		CHECK(fs[i].kind != PH_FIND_VICTIM);
+		if (fs[i].kind != PH_FIND_CHURN)
+			continue;
+		churn++;
+		CHECK_EQ_INT(fs[i].pid, 0);
+		CHECK_EQ_INT(fs[i].npids, 74);
+		CHECK_EQ_INT(fs[i].ports, 64);
+		CHECK_EQ_INT(fs[i].ev.failed, 10);
+		CHECK_EQ_INT(fs[i].severity, PH_SEV_CRITICAL);
+		CHECK(strstr(fs[i].summary, "10 connects failed with EADDRNOTAVAIL") != NULL);
+		CHECK(strstr(fs[i].summary, "median life 5 ms") != NULL);
+	}
+	CHECK_EQ_INT(churn, 1);
+	/* ranked: what holds the ports, then the settings */
+	CHECK(n >= 2 && fs[0].kind == PH_FIND_CHURN && fs[1].kind == PH_FIND_RANGE);
+	free(fs);
+	ph_acct_free(a);
+}
+
+/*
+ * tcp_tw_reuse=2 frees a loopback TIME_WAIT port after 1 s: 10 connections/s
+ * cannot run 64 ports out there, and is no churn; to another address it does not
+ * apply, and the advice says so.
+ */
+UNIT_TEST(diagnose_churn_knows_tw_reuse)
+{
+	struct ph_acct *a = acct_range(41000, 41063, 2);
+	struct ph_finding *fs = NULL;
+	const struct ph_finding *f = NULL;
+	size_t n;
+
+	curl_churn(a, 60, 1000, "127.0.0.1", T0);
+	n = diagnose(a, T0 + 7 * SEC, &fs);
+	for (size_t i = 0; i < n; i++)
+		CHECK(fs[i].kind != PH_FIND_CHURN);
+	free(fs);
+	ph_acct_free(a);
+
+	a = acct_range(41000, 41063, 2);
+	curl_churn(a, 60, 1000, "10.0.0.8", T0);
+	n = diagnose(a, T0 + 7 * SEC, &fs);
+	for (size_t i = 0; i < n; i++)
+		if (fs[i].kind == PH_FIND_CHURN)
+			f = &fs[i];
+	CHECK(f != NULL);
+	if (f) {
+		CHECK_EQ_INT(f->ev.tw_reuse, 2);
+		CHECK(strstr(f->advice, "loopback only, so it does not apply to this destination; "
+				 "net.ipv4.tcp_tw_reuse=1 would") != NULL);
+	}
+	free(fs);
+	ph_acct_free(a);
+}
+
+/* Ten short-lived curl processes fail while one process leaks: one victim, ten pids. */
+UNIT_TEST(diagnose_short_lived_victims_aggregate)
+{
+	struct ph_acct *a = acct_range(41000, 41063, 0);
+	__u64 now = T0 + 10 * SEC;
+	struct ph_finding *fs = NULL;
+	const struct ph_finding *f = NULL;
+	size_t n, victims = 0;
+
+	for (int i = 0; i < 64; i++) {
+		struct ph_event e = ev(PH_EV_CONNECT, 700, "10.0.0.5", 80, 41000 + i,
+				       T0 + i * SEC / 10);
+
+		ph_acct_event(a, &e);
+		walk_seen(a, &e, PH_ST_ESTABLISHED, 10, 2000, 0, now);
+	}
+	for (int i = 0; i < 10; i++)
+		curl_fail(a, 1100 + i, "10.0.0.5", 80, T0 + 8 * SEC + i * SEC / 10);
+	n = diagnose(a, now, &fs);
+	for (size_t i = 0; i < n; i++)
+		if (fs[i].kind == PH_FIND_VICTIM) {
+			victims++;
+			f = &fs[i];
+		}
+	CHECK_EQ_INT(victims, 1);
+	if (f) {
+		CHECK_EQ_INT(f->pid, 0);
+		CHECK_EQ_INT(f->npids, 10);
+		CHECK_EQ_INT(f->ev.failed, 10);
+		CHECK_EQ_INT(f->ev.holders[0].pid, 700);
+		CHECK_EQ_INT(f->ev.holders[0].kind, PH_FIND_LEAK);
+	}
+	/* the leak first, the range, then the victim */
+	CHECK(n == 3 && fs[0].kind == PH_FIND_LEAK && fs[1].kind == PH_FIND_RANGE &&
+	      fs[2].kind == PH_FIND_VICTIM);
+	free(fs);
+	ph_acct_free(a);
+}
