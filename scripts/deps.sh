@@ -8,6 +8,7 @@ PKGS=(
 	libmnl-dev libmicrohttpd-dev libncurses-dev
 	iproute2 procps python3 python3-yaml util-linux tmux dpkg-dev lintian binutils nftables
 	prometheus chromium libbpf-tools bpftrace libclang-rt-14-dev
+	nginx redis-server curl python3-redis
 )
 
 missing=()
