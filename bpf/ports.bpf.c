@@ -40,6 +40,13 @@ const volatile bool syscall_errno = false;
 
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
+/*
+ * User space runs the sweep only when attempts were added since its last run
+ * or the last run left some: a walk of the empty map costs ~250 us.
+ */
+__u64 attempts_added = 0;
+__u32 attempts_left = 0;
+
 /* shared with porthog.bpf.c */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -295,6 +302,7 @@ static __always_inline int bind_attempt(struct bpf_sock_addr *ctx, __u16 family)
 		a->ev.flags = PH_F_BIND_EPHEMERAL;
 	user_addr(ctx, family, a->ev.saddr);
 	bpf_map_update_elem(&attempts, &a->sk, a, BPF_ANY);
+	__sync_fetch_and_add(&attempts_added, 1);
 	if (syscall_errno) {
 		tid = a->ev.tid;
 		bpf_map_update_elem(&bind_tid, &tid, &a->sk, BPF_ANY);
@@ -353,8 +361,21 @@ static __always_inline int udp_connect(struct bpf_sock_addr *ctx, __u16 family)
 	struct sock *sk;
 	__u16 port;
 
-	if (!bsk || ctx->protocol != IPPROTO_UDP)
+	if (!bsk)
 		return 1;
+	if (ctx->protocol != IPPROTO_UDP) {
+		/*
+		 * Every TCP connect() comes here: a socket without a port returns at
+		 * once. One bound first is connect()'s now: inet_sock_set_state
+		 * reports its close, so forget it (the release hook skips it).
+		 */
+		if (ctx->protocol == IPPROTO_TCP && bsk->src_port) {
+			__u64 key = (__u64)sk_of(bsk);
+
+			bpf_map_delete_elem(&held, &key);
+		}
+		return 1;
+	}
 	sk = sk_of(bsk);
 	a = scratch_get();
 	if (!sk || !a || !fill_current(&a->ev, sk, PH_EV_CONNECT, IPPROTO_UDP, family))
@@ -377,6 +398,7 @@ static __always_inline int udp_connect(struct bpf_sock_addr *ctx, __u16 family)
 		return 1;
 	}
 	bpf_map_update_elem(&attempts, &a->sk, a, BPF_ANY);
+	__sync_fetch_and_add(&attempts_added, 1);
 	return 1;
 }
 
@@ -470,6 +492,9 @@ int ph_sock_release(struct bpf_sock *ctx)
 		return 1;
 	port = sk->__sk_common.skc_num;
 	dport = sk->__sk_common.skc_dport;
+	/* a connected TCP socket (every accepted one too): nothing of ours */
+	if (ctx->protocol == IPPROTO_TCP && dport)
+		return 1;
 	a = bpf_map_lookup_elem(&attempts, &key);
 	if (a) {
 		if (port)
@@ -518,8 +543,10 @@ static long sweep_one(struct bpf_map *map, __u64 *key, struct ph_attempt *v, voi
 	__u64 k = *key;
 	__u16 port;
 
-	if (bpf_ktime_get_ns() - v->ev.ts_ns < sweep_age_ns)
+	if (bpf_ktime_get_ns() - v->ev.ts_ns < sweep_age_ns) {
+		attempts_left++;
 		return 0;
+	}
 	__builtin_memcpy(&a, v, sizeof(a));
 	sk = (const struct sock *)a.sk;
 	port = BPF_CORE_READ(sk, __sk_common.skc_num);
@@ -539,6 +566,7 @@ static long sweep_one(struct bpf_map *map, __u64 *key, struct ph_attempt *v, voi
 SEC("syscall")
 int ph_sweep(void *ctx)
 {
+	attempts_left = 0;
 	bpf_for_each_map_elem(&attempts, sweep_one, NULL, 0);
 	return 0;
 }

@@ -21,6 +21,7 @@ struct ph_ports {
 	struct bpf_link *cgroup_links[ARRAY_SIZE(cgroup_progs)];
 	int cgroup_fd;
 	char root[256];
+	__u64 swept_added;	/* attempts_added at the last sweep */
 };
 
 int ph_cgroup2_root(char *buf, size_t len)
@@ -153,9 +154,15 @@ void ph_ports_close(struct ph_ports *pp)
 int ph_ports_sweep(struct ph_ports *pp)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, opts);
+	__u64 added;
 
 	if (!pp)
 		return 0;
+	/* nothing new and nothing left waiting: skip the walk of the map */
+	added = __atomic_load_n(&pp->skel->bss->attempts_added, __ATOMIC_RELAXED);
+	if (added == pp->swept_added && !pp->skel->bss->attempts_left)
+		return 0;
+	pp->swept_added = added;
 	if (bpf_prog_test_run_opts(bpf_program__fd(pp->skel->progs.ph_sweep), &opts))
 		return -errno;
 	return 0;
