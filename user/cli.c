@@ -41,7 +41,7 @@ static const struct argp_option probe_options[] = {
 	{ "max-sockets", OPT_MAX_SOCKETS, "N", 0, "Bound of tracked sockets, in the kernel and in porthog (default 131072)", 1 },
 	{ "ringbuf-size", OPT_RINGBUF, "BYTES", 0, "Ring buffer size, a power of two (default 4194304)", 1 },
 	{ "syscall-errno", OPT_SYSCALL_ERRNO, NULL, 0, "Also hook connect()'s syscall exit: report its real errno and catch EADDRNOTAVAIL from any path (slows every syscall)", 1 },
-	{ "bind-udp", OPT_BIND_UDP, "on|off", 0, "Watch ports taken by bind() and by UDP, and their failures (default on)", 1 },
+	{ "bind-udp", OPT_BIND_UDP, "on|off", 0, "Watch ports taken by bind() and by UDP, and their failures (default: on where it can load; on: fail if it cannot)", 1 },
 	{ "no-nest-catch", OPT_NO_NEST_CATCH, NULL, 0, "Do not attach the program that catches tracepoint hits the kernel skips while porthog's runs on the same CPU (a little less overhead; those hits are then lost and counted as skipped_events)", 1 },
 	{ "verbose", 'v', NULL, 0, "libbpf's own messages, and the start-up's timing, on stderr", 1 },
 	{},
@@ -87,6 +87,7 @@ static error_t probe_parse(int key, char *arg, struct argp_state *state)
 		if (strcmp(arg, "on") && strcmp(arg, "off"))
 			argp_error(state, "invalid --bind-udp '%s' (on or off)", arg);
 		o->bind_udp = !strcmp(arg, "on");
+		o->bind_udp_required = o->bind_udp;
 		break;
 	case 'v':
 		ph_verbose = true;

@@ -846,6 +846,20 @@ static void netns_label(const struct nser *n, char *buf, size_t len)
 		snprintf(buf, len, "other");
 }
 
+/*
+ * One sample per protocol: NAME{LABELS[VALUE"],protocol="tcp|udp"}. For a
+ * netns, labels is 'netns="' and value its label; else value is "" and labels
+ * already complete.
+ */
+static void proto_pair(FILE *f, const char *name, const char *labels, const char *value,
+		       unsigned long long tcp, unsigned long long udp)
+{
+	const char *close = value[0] ? "\"" : "";
+
+	fprintf(f, "%s{%s%s%s,protocol=\"tcp\"} %llu\n", name, labels, value, close, tcp);
+	fprintf(f, "%s{%s%s%s,protocol=\"udp\"} %llu\n", name, labels, value, close, udp);
+}
+
 static void render(struct ph_metrics *m, enum ph_metrics_fmt fmt, FILE *f)
 {
 	char nsl[16];
@@ -884,12 +898,9 @@ static void render(struct ph_metrics *m, enum ph_metrics_fmt fmt, FILE *f)
 			(unsigned long long)m->ps[i].held);
 	family(f, fmt, "porthog_process_protocol_ports_held", "gauge",
 	       "porthog_process_ports_held by protocol (TCP and UDP have separate port spaces).");
-	FOR_PS(i) {
-		fprintf(f, "porthog_process_protocol_ports_held{%s,protocol=\"tcp\"} %llu\n",
-			m->ps[i].labels, (unsigned long long)m->ps[i].held_tcp);
-		fprintf(f, "porthog_process_protocol_ports_held{%s,protocol=\"udp\"} %llu\n",
-			m->ps[i].labels, (unsigned long long)m->ps[i].held_udp);
-	}
+	FOR_PS(i)
+		proto_pair(f, "porthog_process_protocol_ports_held", m->ps[i].labels, "",
+			   m->ps[i].held_tcp, m->ps[i].held_udp);
 	family(f, fmt, "porthog_process_bind_ephemeral_sockets", "gauge",
 	       "Sockets of the process whose port came from bind(port 0) without IP_BIND_ADDRESS_NO_PORT: each takes a port of the whole range.");
 	FOR_PS(i)
@@ -947,10 +958,8 @@ static void render(struct ph_metrics *m, enum ph_metrics_fmt fmt, FILE *f)
 	       "Distinct ports of the ephemeral range in use, per protocol (TCP: listening and bound too).");
 	FOR_NS(i) {
 		netns_label(&m->ns[i], nsl, sizeof(nsl));
-		fprintf(f, "porthog_netns_protocol_ports_in_use{netns=\"%s\",protocol=\"tcp\"} %u\n",
-			nsl, m->ns[i].tcp.in_use);
-		fprintf(f, "porthog_netns_protocol_ports_in_use{netns=\"%s\",protocol=\"udp\"} %u\n",
-			nsl, m->ns[i].udp.in_use);
+		proto_pair(f, "porthog_netns_protocol_ports_in_use", "netns=\"", nsl,
+			   m->ns[i].tcp.in_use, m->ns[i].udp.in_use);
 	}
 	family(f, fmt, "porthog_netns_protocol_capacity_ports", "gauge",
 	       "Ports of the ephemeral range a protocol can use: the range minus reserved ports.");
@@ -958,10 +967,8 @@ static void render(struct ph_metrics *m, enum ph_metrics_fmt fmt, FILE *f)
 		if (!m->ns[i].has_range)
 			continue;
 		netns_label(&m->ns[i], nsl, sizeof(nsl));
-		fprintf(f, "porthog_netns_protocol_capacity_ports{netns=\"%s\",protocol=\"tcp\"} %u\n",
-			nsl, m->ns[i].tcp.capacity);
-		fprintf(f, "porthog_netns_protocol_capacity_ports{netns=\"%s\",protocol=\"udp\"} %u\n",
-			nsl, m->ns[i].udp.capacity);
+		proto_pair(f, "porthog_netns_protocol_capacity_ports", "netns=\"", nsl,
+			   m->ns[i].tcp.capacity, m->ns[i].udp.capacity);
 	}
 	family(f, fmt, "porthog_netns_port_failures", "counter",
 	       "Attempts that got no port: TCP bind() EADDRINUSE, UDP autobind or bind() (EAGAIN).");
@@ -969,10 +976,8 @@ static void render(struct ph_metrics *m, enum ph_metrics_fmt fmt, FILE *f)
 		if (!m->ns[i].has_range)
 			continue;
 		netns_label(&m->ns[i], nsl, sizeof(nsl));
-		fprintf(f, "porthog_netns_port_failures_total{netns=\"%s\",protocol=\"tcp\"} %llu\n",
-			nsl, (unsigned long long)m->ns[i].tcp.failed);
-		fprintf(f, "porthog_netns_port_failures_total{netns=\"%s\",protocol=\"udp\"} %llu\n",
-			nsl, (unsigned long long)m->ns[i].udp.failed);
+		proto_pair(f, "porthog_netns_port_failures_total", "netns=\"", nsl,
+			   m->ns[i].tcp.failed, m->ns[i].udp.failed);
 	}
 
 	family(f, fmt, "porthog_lost_events", "counter",

@@ -460,12 +460,16 @@ int ph_probe_open(const struct ph_probe_opts *o, ph_event_fn fn, void *ctx, stru
 		};
 
 		err = ph_ports_open(&po, &p->ports, why, sizeof(why));
-		if (err) {
+		if (err && o->bind_udp_required) {
 			ph_err("bind() and UDP watch: %s (--bind-udp=off runs without it)", why);
 			ph_probe_close(p);
 			return err == -EPERM ? PH_EXIT_PERM : PH_EXIT_NOBACKEND;
 		}
-		ph_info("watching bind() and UDP at cgroup %s", ph_ports_cgroup_root(p->ports));
+		/* on by default: where it cannot be (no cgroup v2 in a pod), TCP is still watched */
+		if (err)
+			ph_warn("bind() and UDP watch unavailable: %s; watching TCP connect() only", why);
+		else
+			ph_info("watching bind() and UDP at cgroup %s", ph_ports_cgroup_root(p->ports));
 	}
 	if (o->events) {
 		ph_info("attached with backend %s", p->desc);

@@ -20,6 +20,7 @@ struct ph_probe_opts {
 	bool sock_activity;		/* iter/tcp reads idle times, bytes, segments */
 	bool nest_catch;		/* attach the catcher of hits skipped by nesting */
 	bool bind_udp;			/* watch bind() and UDP ports (user/ports.c) */
+	bool bind_udp_required;		/* --bind-udp=on: fail if it cannot, else warn */
 };
 
 

@@ -53,7 +53,7 @@ def by_pid(events, pid):
 
 
 def trace(tmp, ns_list, name="porthog"):
-    args = ["trace", "--json"]
+    args = ["trace", "--json", "--bind-udp=on"]
     return Porthog(tmp, args, name=name)
 
 
@@ -256,11 +256,12 @@ def test_accounting(tmp):
     destination, pool and namespace."""
     ns = Netns("buacct")
     try:
-        top = Porthog(tmp, ["top", "--json", "--interval", "0.5", "--netns", str(ns.inode)],
-                      name="top")
-        srv = Serve(tmp, ["--interval", "0.3", "--netns", str(ns.inode)])
+        top = Porthog(tmp, ["top", "--json", "--interval", "0.5", "--netns", str(ns.inode),
+                            "--bind-udp=on"], name="top")
+        srv = Serve(tmp, ["--interval", "0.3", "--netns", str(ns.inode), "--bind-udp=on"])
         rec = os.path.join(tmp, "acct.phtrace")
-        record = Porthog(tmp, ["record", "-o", rec, "--netns", str(ns.inode)], name="record")
+        record = Porthog(tmp, ["record", "-o", rec, "--netns", str(ns.inode), "--bind-udp=on"],
+                         name="record")
         server = Server(ns, tmp, addr="127.0.0.1", port=8080)
         w = {
             "bind": Ports(ns, tmp, "bind", ["--mode", "tcp-bind", "--addr", "127.0.0.1",
