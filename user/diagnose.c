@@ -427,7 +427,12 @@ static bool try_leak(struct diag *d, struct group *g)
 	char peer[PH_EP_STRLEN], fails[64];
 	bool growing;
 
-	if (g->est < o->min_ports || g->act_n * 2 < g->est || g->quiet * 5 < g->act_n * 4)
+	/*
+	 * Judged by the connections whose traffic is known: half of them, or at least
+	 * min_ports (the others opened since the last walk, or too young to show a rate).
+	 */
+	if (g->est < o->min_ports || (g->act_n * 2 < g->est && g->act_n < o->min_ports) ||
+	    g->quiet * 5 < g->act_n * 4)
 		return false;
 	/* opens far outnumber closes, or (one look) ages spread from seconds to the oldest */
 	if (g->opened)

@@ -331,6 +331,21 @@ static int read_new_settings(void *ctx, __u32 inode)
  * in bursts, under load: the walks they trigger are at least a second apart
  * and take at most 5% of a CPU (a 200 ms walk waits 4 s for the next one).
  */
+/* A destination under this headroom: the diagnosis wants fresh socket activity. */
+#define LOW_HEADROOM_PCT	20
+#define LOW_WALK_NS		5000000000ULL
+
+static bool running_out(struct ph_live *l)
+{
+	const struct ph_dest_view *d;
+	size_t n = ph_acct_dests(l->acct, &d);
+
+	for (size_t i = 0; i < n; i++)
+		if (d[i].headroom_pct < LOW_HEADROOM_PCT)
+			return true;
+	return false;
+}
+
 static bool walk_due(struct ph_live *l, __u64 now)
 {
 	double gap_ns = l->walk_ms * 20 * 1e6;
@@ -339,6 +354,10 @@ static bool walk_due(struct ph_live *l, __u64 now)
 		return true;
 	if (gap_ns < 1e9)
 		gap_ns = 1e9;
+	/* a leak is judged by the traffic of its connections: read it every 5 s meanwhile */
+	if (l->o.reconcile_s > 0 && now - l->last_walk_ns >= LOW_WALK_NS &&
+	    now - l->last_walk_ns >= gap_ns && running_out(l))
+		return true;
 	if (now - l->last_walk_ns < gap_ns || now - l->last_lost_check_ns < 100000000ULL)
 		return false;
 	l->last_lost_check_ns = now;

@@ -485,6 +485,37 @@ def test_batch_diag_column(tmp):
         ns.delete()
 
 
+def test_leak_named_while_the_destination_runs_out(tmp):
+    """No reconcile walk for ten minutes: while a destination is under 20% headroom, top
+    reads the sockets' traffic anyway (every 5 s), so the leak is named, not '-'."""
+    ns = Netns("phdiaglow", 41000, 41063)
+    try:
+        ph = Porthog(tmp, ["top", "--json", "--interval", "0.5", "--reconcile", "600",
+                           "--netns", str(ns.inode)])
+        srv = Server(ns, tmp)
+        pooled = Client(ns, tmp, srv, "pooled", ["--count", "1000000", "--rate", "100"],
+                        wait=False)
+        leaky = Client(ns, tmp, srv, "leaky", ["--count", "60", "--rate", "30",
+                                               "--heartbeat", "1"])
+        lp, pp = leaky.parse(), pooled.parse()
+
+        def leak():
+            with open(ph.out) as f:
+                lines = f.read().split("\n")[:-1]  # whole lines only
+            for line in reversed(lines):
+                fs = [f for f in json.loads(line)["findings"] if f["kind"] == "leak"]
+                if fs:
+                    return fs
+            return None
+        fs = wait_for(leak, 40, "a leak finding in top --json")
+        check_eq([(f["pid"], f["dport"], f["ports"]) for f in fs], [(lp["pid"], 8080, 60)],
+                 "the leak: pid, port, its 60 connections")
+        check(pp["pid"] not in fs[0]["pids"], "the pooled client is not in it")
+        check_eq(ph.stop(), 0, "exit code")
+    finally:
+        ns.delete()
+
+
 def test_top_needs_terminal_or_batch(tmp):
     r = porthog_run(["top"])
     check_eq(r.returncode, 2, "top without a terminal and without --batch")

@@ -575,3 +575,35 @@ UNIT_TEST(diagnose_short_lived_victims_aggregate)
 	free(fs);
 	ph_acct_free(a);
 }
+
+/*
+ * A leak still growing: 20 connections a walk saw (heartbeats only), 40 opened
+ * since. The 20 known are enough to call it; all 60 are counted.
+ */
+UNIT_TEST(diagnose_leak_from_the_connections_a_walk_saw)
+{
+	struct ph_acct *a = acct_range(41000, 41063, 0);
+	__u64 walk = T0 + 8 * SEC, now = T0 + 10 * SEC;
+	struct ph_finding *fs = NULL;
+	const struct ph_finding *f;
+	size_t n;
+
+	for (int i = 0; i < 60; i++) {
+		__u64 t = i < 20 ? T0 + i * SEC / 10 : walk + (i - 20) * SEC / 20;
+		struct ph_event e = ev(PH_EV_CONNECT, 900, "10.0.0.5", 6379, 41000 + i, t);
+
+		ph_acct_event(a, &e);
+		if (i < 20)
+			walk_seen(a, &e, PH_ST_ESTABLISHED, 8 * (walk - t) / SEC, 500, 0, walk);
+	}
+	n = diagnose(a, now, &fs);
+	f = find(fs, n, PH_FIND_LEAK, 900);
+	CHECK(f != NULL);
+	if (f) {
+		CHECK_EQ_INT(f->ports, 60);
+		CHECK_EQ_INT(f->ev.activity_n, 20);
+		CHECK_EQ_INT(f->ev.quiet, 20);
+	}
+	free(fs);
+	ph_acct_free(a);
+}
