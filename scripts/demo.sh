@@ -16,8 +16,8 @@ cleanup() {
 	[ -n "${TRACE_PID:-}" ] && kill -INT "$TRACE_PID" 2>/dev/null && wait "$TRACE_PID" 2>/dev/null
 	[ -n "${REC_PID:-}" ] && kill -INT "$REC_PID" 2>/dev/null && wait "$REC_PID" 2>/dev/null
 	[ -n "${EXPLAIN_PID:-}" ] && kill -INT "$EXPLAIN_PID" 2>/dev/null && wait "$EXPLAIN_PID" 2>/dev/null
-	pkill -f "ph_client --addr 127.0.0.1 --port 5672" 2>/dev/null
-	pkill -f "ph_server --addr 127.0.0.1 --port 5672" 2>/dev/null
+	# the broker and the clients: every process in the demo's namespace, nothing else
+	ip netns pids "$NS" 2>/dev/null | xargs -r kill 2>/dev/null
 	ip netns del "$NS" 2>/dev/null
 	rm -rf "$TMP"
 }

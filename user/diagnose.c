@@ -523,7 +523,8 @@ static bool try_syn_hang(struct diag *d, struct group *g)
 	peer_fmt(g->lead, peer, sizeof(peer));
 	snprintf(f->summary, sizeof(f->summary),
 		 "SYN hang: %u ports wait in SYN_SENT for %s to answer (%u past the first "
-		 "retransmit, up to %u SYNs resent)", g->syn, peer, g->syn_slow, g->retrans_max);
+		 "retransmit, up to %u SYN%s resent)", g->syn, peer, g->syn_slow, g->retrans_max,
+		 g->retrans_max == 1 ? "" : "s");
 	if (f->ev.syn_retries >= 0)
 		snprintf(t, sizeof(t), "tcp_syn_retries is %d here: a connect gives up after %.0f s",
 			 f->ev.syn_retries, f->ev.syn_timeout_s);
@@ -597,10 +598,14 @@ static bool try_victim(struct diag *d, struct group *g)
 	f->ports = own;
 	f->ev.nholders = nh > PH_FIND_HOLDERS ? PH_FIND_HOLDERS : nh;
 	memcpy(f->ev.holders, h, sizeof(f->ev.holders));
-	for (__u32 j = 0; j < f->ev.nholders && off < sizeof(who); j++)
-		off += snprintf(who + off, sizeof(who) - off, "%s%s%u (%u ports)", j ? ", " : "",
-				h[j].pid ? "PID " : "unknown owner", h[j].pid ? h[j].pid : 0,
-				h[j].ports);
+	for (__u32 j = 0; j < f->ev.nholders && off < sizeof(who); j++) {
+		char pid[24] = "unknown owners";
+
+		if (h[j].pid)
+			snprintf(pid, sizeof(pid), "PID %u", h[j].pid);
+		off += snprintf(who + off, sizeof(who) - off, "%s%s (%u port%s)", j ? ", " : "",
+				pid, h[j].ports, h[j].ports == 1 ? "" : "s");
+	}
 	peer_fmt(l, peer, sizeof(peer));
 	snprintf(f->summary, sizeof(f->summary),
 		 "victim: %llu connects to %s failed with EADDRNOTAVAIL while it holds %u of the "
@@ -1049,7 +1054,9 @@ void ph_findings_text(FILE *f, const struct ph_finding *fs, size_t n)
 			ph_endpoint_fmt(x->family, x->daddr, x->dport, peer, sizeof(peer));
 			fprintf(f, "  -> %s", peer);
 		}
-		fprintf(f, "  netns %u  %u ports\n", x->netns, x->ports);
+		/* range: the ports taken from the range and those it lacks against the default */
+		fprintf(f, "  netns %u  %u ports%s\n", x->netns, x->ports,
+			x->kind == PH_FIND_RANGE ? " short of the default range" : "");
 		if (x->cgroup[0])
 			fprintf(f, "  cgroup: %s%s%s%s%s\n", PH_TX(cg, x->cgroup),
 				x->container[0] ? "  container: " : "", x->container,
@@ -1085,8 +1092,9 @@ void ph_findings_text(FILE *f, const struct ph_finding *fs, size_t n)
 			fprintf(f, "%sfull in %.0f s", first ? "" : ", ", e->eta_s);
 		first &= isnan(e->eta_s);
 		for (__u32 j = 0; j < e->nholders; j++)
-			fprintf(f, "%sholder pid %u %s (%u ports%s%s)", j ? "; " : "\n  holders: ",
+			fprintf(f, "%sholder pid %u %s (%u port%s%s%s)", j ? "; " : "\n  holders: ",
 				e->holders[j].pid, PH_TX(comm, e->holders[j].comm), e->holders[j].ports,
+				e->holders[j].ports == 1 ? "" : "s",
 				e->holders[j].kind < PH_FIND_KINDS ? ", " : "",
 				e->holders[j].kind < PH_FIND_KINDS ?
 				ph_find_kind_name(e->holders[j].kind) : "");

@@ -607,3 +607,29 @@ UNIT_TEST(diagnose_leak_from_the_connections_a_walk_saw)
 	free(fs);
 	ph_acct_free(a);
 }
+
+/* Text: a range finding says what its ports are; counts of one are singular. */
+UNIT_TEST(diagnose_text_range_ports_and_plurals)
+{
+	struct ph_finding f[2] = {
+		{ .kind = PH_FIND_RANGE, .severity = PH_SEV_CRITICAL, .netns = NS, .ports = 28168 },
+		{ .kind = PH_FIND_VICTIM, .severity = PH_SEV_CRITICAL, .pid = 7, .netns = NS },
+	};
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	for (int i = 0; i < 2; i++) {
+		f[i].ev.headroom_pct = f[i].ev.eta_s = NAN;
+		f[i].ev.life_p50_s = f[i].ev.life_p90_s = f[i].ev.bytes_p50 = NAN;
+		f[i].ev.age_min_s = f[i].ev.age_max_s = f[i].ev.tw_share = NAN;
+		f[i].ev.open_rate = f[i].ev.watched_s = NAN;
+	}
+	f[1].ev.nholders = 1;
+	f[1].ev.holders[0] = (struct ph_holder){ .pid = 9, .ports = 1, .kind = PH_FIND_KINDS };
+	ph_findings_text(m, f, 2);
+	fclose(m);
+	CHECK(strstr(buf, "netns 4026531999  28168 ports short of the default range\n") != NULL);
+	CHECK(strstr(buf, "holder pid 9  (1 port)") != NULL);
+	free(buf);
+}
