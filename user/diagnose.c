@@ -100,6 +100,7 @@ struct diag {
 	const struct ph_flow_view *flows;
 	size_t nflows;
 	bool *reported;				/* per flow: in a finding already */
+	__u32 *pooled_in;			/* per flow: 1 + index of its pooled finding */
 	const struct ph_dest_view *dests;
 	size_t ndests;
 	struct ph_finding *out;
@@ -541,7 +542,7 @@ static bool try_victim(struct diag *d, struct group *g)
 {
 	const struct ph_flow_view *l = g->lead;
 	struct ph_holder h[PH_FIND_HOLDERS + 1];
-	__u32 own = 0, others = 0, nh = 0;
+	__u32 own = 0, others = 0, nh = 0, fi;
 	struct ph_finding *f;
 	char peer[PH_EP_STRLEN], who[160] = "";
 	size_t off = 0;
@@ -563,9 +564,10 @@ static bool try_victim(struct diag *d, struct group *g)
 			continue;
 		}
 		others += x->ports;
-		/* the top holders by ports, one entry per pid */
+		/* the top holders by ports: one entry per pid, or per pooled finding */
+		fi = d->pooled_in ? d->pooled_in[i] : 0;
 		for (j = 0; j < nh; j++)
-			if (h[j].pid == x->owner.pid)
+			if (fi ? h[j].finding == fi : !h[j].finding && h[j].pid == x->owner.pid)
 				break;
 		if (j == nh) {
 			if (nh < PH_FIND_HOLDERS + 1)
@@ -574,9 +576,13 @@ static bool try_victim(struct diag *d, struct group *g)
 			if (h[j].ports > x->ports)
 				continue;
 			memset(&h[j], 0, sizeof(h[j]));
-			h[j].pid = x->owner.pid;
-			h[j].kind = PH_FIND_KINDS;
-			if (x->meta)
+			h[j].pid = fi ? 0 : x->owner.pid;
+			h[j].procs = fi ? d->out[fi - 1].npids : !!x->owner.pid;
+			h[j].finding = fi;
+			h[j].kind = fi ? d->out[fi - 1].kind : PH_FIND_KINDS;
+			if (fi)
+				snprintf(h[j].comm, sizeof(h[j].comm), "%s", d->out[fi - 1].comm);
+			else if (x->meta)
 				snprintf(h[j].comm, sizeof(h[j].comm), "%s", x->meta->comm);
 		}
 		h[j].ports += x->ports;
@@ -599,10 +605,13 @@ static bool try_victim(struct diag *d, struct group *g)
 	f->ev.nholders = nh > PH_FIND_HOLDERS ? PH_FIND_HOLDERS : nh;
 	memcpy(f->ev.holders, h, sizeof(f->ev.holders));
 	for (__u32 j = 0; j < f->ev.nholders && off < sizeof(who); j++) {
-		char pid[24] = "unknown owners";
+		char pid[48] = "unknown owners";
 
 		if (h[j].pid)
 			snprintf(pid, sizeof(pid), "PID %u", h[j].pid);
+		else if (h[j].procs > 1)
+			snprintf(pid, sizeof(pid), "%u processes of its %s finding", h[j].procs,
+				 ph_find_kind_name(h[j].kind));
 		off += snprintf(who + off, sizeof(who) - off, "%s%s (%u port%s)", j ? ", " : "",
 				pid, h[j].ports, h[j].ports == 1 ? "" : "s");
 	}
@@ -696,13 +705,18 @@ static void judge_flows(struct diag *d, const judge_fn *judges, size_t nj)
 			group_add(&g, &d->flows[k], d->o);
 			pool[k] = i + 1;
 		}
+		size_t first = d->n;
+
 		if (g.npids > 1)
 			for (size_t j = 0; j < nj; j++)
 				found |= judges[j](d, &g);
 		group_free(&g);
 		for (size_t k = i; found && k < d->nflows; k++)
-			if (pool[k] == i + 1)
+			if (pool[k] == i + 1) {
 				d->reported[k] = true;
+				if (d->pooled_in)
+					d->pooled_in[k] = first + 1;
+			}
 	}
 	free(pool);
 }
@@ -885,6 +899,7 @@ size_t ph_diagnose(struct ph_acct *a, const struct ph_diag_opts *o, struct ph_fi
 	d.ndests = ph_acct_dests(a, &d.dests);
 	d.nflows = ph_acct_flows(a, &d.flows);
 	d.reported = calloc(d.nflows + 1, sizeof(bool));
+	d.pooled_in = calloc(d.nflows + 1, sizeof(*d.pooled_in));
 	if (!d.reported) {
 		*out = NULL;
 		return 0;
@@ -896,6 +911,7 @@ size_t ph_diagnose(struct ph_acct *a, const struct ph_diag_opts *o, struct ph_fi
 	judge_range(&d);
 	link_holders(&d);
 	free(d.reported);
+	free(d.pooled_in);
 	if (d.n)
 		qsort(d.out, d.n, sizeof(*d.out), cmp_finding);
 	*out = d.out;
@@ -987,7 +1003,7 @@ void ph_findings_json(FILE *f, const struct ph_finding *fs, size_t n)
 				fprintf(f, "%u", e->holders[j].pid);
 			else
 				fputs("null", f);
-			fputs(",\"comm\":", f);
+			fprintf(f, ",\"processes\":%u,\"comm\":", e->holders[j].procs);
 			json_str(f, e->holders[j].comm);
 			fprintf(f, ",\"ports\":%u,\"kind\":", e->holders[j].ports);
 			if (e->holders[j].kind < PH_FIND_KINDS)
@@ -1091,13 +1107,19 @@ void ph_findings_text(FILE *f, const struct ph_finding *fs, size_t n)
 		else if (!isnan(e->eta_s))
 			fprintf(f, "%sfull in %.0f s", first ? "" : ", ", e->eta_s);
 		first &= isnan(e->eta_s);
-		for (__u32 j = 0; j < e->nholders; j++)
-			fprintf(f, "%sholder pid %u %s (%u port%s%s%s)", j ? "; " : "\n  holders: ",
-				e->holders[j].pid, PH_TX(comm, e->holders[j].comm), e->holders[j].ports,
-				e->holders[j].ports == 1 ? "" : "s",
-				e->holders[j].kind < PH_FIND_KINDS ? ", " : "",
-				e->holders[j].kind < PH_FIND_KINDS ?
-				ph_find_kind_name(e->holders[j].kind) : "");
+		for (__u32 j = 0; j < e->nholders; j++) {
+			const struct ph_holder *h = &e->holders[j];
+			char who[32] = "";
+
+			if (h->pid)
+				snprintf(who, sizeof(who), "pid %u ", h->pid);
+			else if (h->procs > 1)
+				snprintf(who, sizeof(who), "%u processes ", h->procs);
+			fprintf(f, "%sholder %s%s (%u port%s%s%s)", j ? "; " : "\n  holders: ", who,
+				PH_TX(comm, h->comm), h->ports, h->ports == 1 ? "" : "s",
+				h->kind < PH_FIND_KINDS ? ", " : "",
+				h->kind < PH_FIND_KINDS ? ph_find_kind_name(h->kind) : "");
+		}
 		fprintf(f, "\n  advice: %s\n", x->advice);
 	}
 }

@@ -35,9 +35,11 @@ enum ph_severity {
 #define PH_FIND_PIDS		8	/* pids listed for an aggregated finding */
 #define PH_FIND_HOLDERS		4	/* victim: the processes that hold the ports */
 
-/* A process that holds ports a victim needs. */
+/* A process (or the short-lived processes of one finding) that holds ports a victim needs. */
 struct ph_holder {
-	__u32 pid;			/* 0: owner unknown */
+	__u32 pid;			/* 0: owner unknown, or several processes (procs) */
+	__u32 procs;			/* processes: 0 unknown, >1 those of one pooled finding */
+	__u32 finding;			/* classifier's own: 1 + index of that pooled finding */
 	__u32 ports;
 	char comm[PH_COMM_LEN + 1];
 	enum ph_find_kind kind;		/* its own finding, PH_FIND_KINDS if none */

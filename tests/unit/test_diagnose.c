@@ -633,3 +633,34 @@ UNIT_TEST(diagnose_text_range_ports_and_plurals)
 	CHECK(strstr(buf, "holder pid 9  (1 port)") != NULL);
 	free(buf);
 }
+
+/*
+ * curl in a loop holds the ports (churn, short-lived processes); another
+ * program's connects fail: its victim finding names the curls as one holder.
+ */
+UNIT_TEST(diagnose_victim_of_short_lived_holders)
+{
+	struct ph_acct *a = acct_range(41000, 41063, 0);
+	struct ph_finding *fs = NULL;
+	const struct ph_finding *f;
+	struct ph_event e;
+	size_t n;
+
+	curl_churn(a, 64, 1000, "10.0.0.8", T0);
+	e = ev(PH_EV_CONNECT_FAILED, 2000, "10.0.0.8", 80, 0, T0 + 7 * SEC);
+	ph_acct_event(a, &e);
+	n = diagnose(a, T0 + 8 * SEC, &fs);
+	f = find(fs, n, PH_FIND_VICTIM, 2000);
+	CHECK(f != NULL);
+	if (f) {
+		CHECK_EQ_INT(f->ev.nholders, 1);
+		CHECK_EQ_INT(f->ev.holders[0].pid, 0);
+		CHECK_EQ_INT(f->ev.holders[0].procs, 64);
+		CHECK_EQ_INT(f->ev.holders[0].ports, 64);
+		CHECK_EQ_INT(f->ev.holders[0].kind, PH_FIND_CHURN);
+		CHECK(!strcmp(f->ev.holders[0].comm, "curl"));
+		CHECK(strstr(f->advice, "64 processes of its churn finding (64 ports)") != NULL);
+	}
+	free(fs);
+	ph_acct_free(a);
+}
