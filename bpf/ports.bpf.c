@@ -60,16 +60,20 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
+/* not preallocated: memory as bind() and UDP sockets come, none on a TCP-only host */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);		/* struct sock address */
 	__type(value, struct ph_attempt);
 } attempts SEC(".maps");
 
+/* entries leave at the socket's release, so no LRU (which would need preallocation) */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 131072);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);		/* struct sock address */
 	__type(value, struct ph_held);
 } held SEC(".maps");
@@ -78,6 +82,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u32);
 	__type(value, __u64);
 } bind_tid SEC(".maps");
@@ -222,7 +227,9 @@ static __always_inline void hold(__u64 key, const struct ph_event *e)
 	h.protocol = e->protocol;
 	h.flags = e->flags & PH_F_BIND_EPHEMERAL;
 	__builtin_memcpy(h.comm, e->comm, sizeof(h.comm));
-	bpf_map_update_elem(&held, &key, &h, BPF_ANY);
+	/* full (--max-sockets): its close will not be seen, a loss like a refused owner */
+	if (bpf_map_update_elem(&held, &key, &h, BPF_ANY))
+		stat_inc(PH_STAT_OWNER_BUSY);
 }
 
 /* ctx fields are loaded one by one: the verifier refuses a moved ctx pointer */
