@@ -401,10 +401,12 @@ static const char *tw_reuse_note(const struct ph_finding *f, bool reuse)
 	return "tcp_tw_reuse already applies here (a TIME_WAIT port is reused after 1 s), and still the rate runs the ports out";
 }
 
-/* A duration for a person: milliseconds under a second ("3 ms", "1.25 s"). */
+/* A duration for a person: milliseconds under a second ("<1 ms", "3 ms", "1.25 s"). */
 static const char *dur_fmt(double s, char *buf, size_t len)
 {
-	if (s < 1)
+	if (s < 0.0005)
+		snprintf(buf, len, "<1 ms");
+	else if (s < 1)
 		snprintf(buf, len, "%.0f ms", s * 1000);
 	else
 		snprintf(buf, len, "%.*f s", s < 10 ? 2 : 0, s);
