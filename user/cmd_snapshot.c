@@ -101,7 +101,8 @@ int cmd_snapshot(int argc, char **argv)
 		size_t n = ph_out_findings(l.acct, &out, &fs);
 
 		ph_out_text(stdout, l.acct, &out);
-		fputs("\nFINDINGS\n", stdout);
+		fputs("\nFINDINGS (one look: a leak younger than --idle seconds, and churn, need the "
+		      "events porthog explain watches)\n", stdout);
 		ph_findings_text(stdout, fs, n);
 		free(fs);
 	}
