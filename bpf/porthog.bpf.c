@@ -15,7 +15,6 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "porthog.h"
-#include "sockopt.bpf.h"
 
 #define AF_INET		2
 #define AF_INET6	10
@@ -73,10 +72,7 @@ static __always_inline void copy_addrs_direct(const struct sock_common *skc, __u
  * with its own BTF, so no vmlinux BTF is parsed in user space.
  */
 #ifndef PH_ITER_ONLY
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
-} events SEC(".maps");
+#include "shared.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -115,21 +111,6 @@ struct {
 	__type(value, struct ph_event);
 } scratch SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PH_STAT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
-
-/* atomic: the catcher may run nested in tp_set_state on the same CPU */
-static __always_inline void stat_inc(__u32 idx)
-{
-	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
-
-	if (v)
-		__sync_fetch_and_add(v, 1);
-}
 
 /*
  * Map updates can fail in a nested context (a bucket the interrupted program
@@ -185,12 +166,6 @@ static __always_inline __u16 sk_sport(const struct sock *sk, bool direct)
 	return bpf_ntohs(BPF_CORE_READ(inet, inet_sport));
 }
 
-static __always_inline __u64 task_start_ns(struct task_struct *task)
-{
-	if (bpf_core_field_exists(task->start_boottime))
-		return BPF_CORE_READ(task, group_leader, start_boottime);
-	return BPF_CORE_READ(task, group_leader, start_time);
-}
 
 /* Connect entry, process context: remember who owns this socket. */
 static __always_inline void record_owner(const struct sock *sk, bool direct)

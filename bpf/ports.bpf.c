@@ -18,7 +18,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "porthog.h"
-#include "sockopt.bpf.h"
+#include "shared.bpf.h"
 
 #define AF_INET			2
 #define AF_INET6		10
@@ -46,19 +46,6 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
  */
 __u64 attempts_added = 0;
 __u32 attempts_left = 0;
-
-/* shared with porthog.bpf.c */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
-} events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PH_STAT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
 
 /* not preallocated: memory as bind() and UDP sockets come, none on a TCP-only host */
 struct {
@@ -104,24 +91,9 @@ struct inet_sock___old {
 	__u8 bind_address_no_port: 1;
 };
 
-static __always_inline void stat_inc(__u32 idx)
-{
-	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
-
-	if (v)
-		*v += 1;
-}
-
 static __always_inline struct sock *sk_of(struct bpf_sock *bsk)
 {
 	return bpf_rdonly_cast(bsk, bpf_core_type_id_kernel(struct sock));
-}
-
-static __always_inline __u64 task_start_ns(struct task_struct *task)
-{
-	if (bpf_core_field_exists(task->start_boottime))
-		return BPF_CORE_READ(task, group_leader, start_boottime);
-	return BPF_CORE_READ(task, group_leader, start_time);
 }
 
 static __always_inline bool bind_no_port(const struct sock *sk)
