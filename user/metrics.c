@@ -11,6 +11,7 @@
 #include "htab.h"
 #include "metrics.h"
 #include "output.h"
+#include "textesc.h"
 
 /* One series of each kind, labels already escaped and joined. */
 struct pser {
@@ -73,39 +74,6 @@ struct ph_metrics {
 	double ts;
 };
 
-/* 0: invalid, -1: cut off by avail, else the length of one UTF-8 character. */
-static int utf8_len(const unsigned char *p, size_t avail)
-{
-	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
-	int n;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;	/* no surrogates */
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;	/* up to U+10FFFF */
-	for (int i = 1; i < n; i++) {
-		if ((size_t)i >= avail)
-			return -1;
-		if (p[i] < (i == 1 ? lo : 0x80) || p[i] > (i == 1 ? hi : 0xbf))
-			return 0;
-	}
-	return n;
-}
-
 size_t ph_prom_escape(const char *in, size_t max_in, char *out, size_t size)
 {
 	const unsigned char *p = (const unsigned char *)in;
@@ -116,7 +84,8 @@ size_t ph_prom_escape(const char *in, size_t max_in, char *out, size_t size)
 	while (in && i < max_in && p[i]) {
 		char pic[4] = "\xe2\x90\x80";	/* U+2400 + byte: the Unicode "control pictures" */
 		const char *rep = NULL;
-		int len = utf8_len(p + i, max_in - i);
+		__u32 cp = 0;
+		int len = ph_utf8_next(p + i, max_in - i, &cp);
 		size_t n, adv = 1;
 
 		if (len < 0)
@@ -135,7 +104,7 @@ size_t ph_prom_escape(const char *in, size_t max_in, char *out, size_t size)
 		 */
 		else if (p[i] < 0x20 || p[i] == 0x7f)
 			rep = (pic[2] = (char)(0x80 + (p[i] == 0x7f ? 0x21 : p[i])), pic);
-		else if (p[i] == 0xc2 && p[i + 1] < 0xa0)
+		else if (len == 2 && cp < 0xa0)
 			rep = "\xef\xbf\xbd", adv = 2;
 		if (rep) {
 			n = strlen(rep);

@@ -6,32 +6,39 @@
 
 int ph_utf8_next(const unsigned char *s, size_t n, __u32 *cp)
 {
-	unsigned char c = s[0];
-	__u32 v, min;
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	__u32 v;
 	int len;
 
 	if (c < 0x80) {
 		*cp = c;
 		return 1;
 	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2, v = c & 0x1f, min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3, v = c & 0x0f, min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4, v = c & 0x07, min = 0x10000;
-	} else {
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2, v = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3, v = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4, v = c & 0x07;
+	else
 		return 0;
-	}
-	if ((size_t)len > n)
-		return 0;
+	/* the second byte's range rules out overlong forms, surrogates, > U+10FFFF */
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
 	for (int i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
+		if ((size_t)i >= n)
+			return -1;
+		if (s[i] < lo || s[i] > hi)
 			return 0;
 		v = v << 6 | (s[i] & 0x3f);
+		lo = 0x80, hi = 0xbf;
 	}
-	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return 0;
 	*cp = v;
 	return len;
 }
@@ -75,6 +82,8 @@ void ph_esc_walk(const char *s, size_t n, ph_esc_unit_fn unit,
 		__u32 cp = 0;
 		int k = ph_utf8_next(u + i, n - i, &cp);
 
+		if (k < 0)
+			k = 0;	/* a character cut by n: its bytes are not valid here */
 		if (!emit(ctx, tmp, unit(u + i, k, cp, tmp)))
 			return;
 		i += k ? (size_t)k : 1;

@@ -32,7 +32,8 @@ const char *ph_tx(char *dst, size_t len, const char *s, size_t n);
 /*
  * The length of the valid UTF-8 sequence at s (at most n bytes), with its
  * code point in *cp; 0 if s does not start one (overlong forms, surrogates
- * and values above U+10FFFF are not valid).
+ * and values above U+10FFFF are not valid); -1 if the n bytes are a valid
+ * start of one that n cuts off.
  */
 int ph_utf8_next(const unsigned char *s, size_t n, __u32 *cp);
 /* Code points that text must not carry as they are (see above). */
