@@ -201,6 +201,14 @@ def test_html_findings_churn(tmp):
         churn = Client(ns, tmp, srv, "churn", ["--count", "40", "--close", "fin"])
         cp = churn.parse()
         check_eq(len(cp["ports"]), 40, "the churn client's connects")
+
+        # the last closes may still be on their way to TIME_WAIT: stop once ss sees all 40
+        def time_wait():
+            r = subprocess.run(["ip", "netns", "exec", ns.name, "ss", "-Htan", "state",
+                                "time-wait", "sport", ">=", ":41000"],
+                               capture_output=True, text=True)
+            return len(r.stdout.splitlines()) == 40
+        wait_for(time_wait, 10, "40 TIME_WAIT sockets in the namespace")
         check_eq(ph.stop(), 0, f"record exit code ({ph.stderr()})")
         html = os.path.join(tmp, "churn.html")
         r = porthog_run(["report", "--html", html, out])
