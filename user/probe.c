@@ -570,7 +570,10 @@ void ph_probe_losses(struct ph_probe *p, struct ph_losses *out)
 	memset(out, 0, sizeof(*out));
 	if (!skel)
 		return;
-	ph_probe_stats(p, st);
+	/*
+	 * The kernel counts a miss before the catcher counts the catch: read the
+	 * misses first, or a hit between the two reads looks skipped for a moment.
+	 */
 	bpf_object__for_each_program(prog, skel->obj) {
 		if (prog == skel->progs.tp_catch_state || prog == skel->progs.raw_catch_state ||
 		    prog == skel->progs.tp_retransmit || prog == skel->progs.raw_retransmit ||
@@ -578,6 +581,7 @@ void ph_probe_losses(struct ph_probe *p, struct ph_losses *out)
 			continue;
 		misses += prog_misses(prog);
 	}
+	ph_probe_stats(p, st);
 	out->ringbuf = st[PH_STAT_LOST];
 	out->caught = st[PH_STAT_CAUGHT];
 	/* a refused owner insert loses that connect, like a skipped hit */
