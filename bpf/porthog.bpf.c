@@ -49,6 +49,19 @@ const volatile bool sock_activity = true;
 /* jiffies per second; user space supplies it when no kernel config is readable */
 extern unsigned int CONFIG_HZ __kconfig __weak;
 
+/* Linux 6.2+: fields beyond a BTF pointer's type as plain loads; older kernels read them by helper */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+/*
+ * The light skeleton's loader (libbpf 1.1) cannot test a kfunc's address: it
+ * calls the kfunc, and where the kernel lacks it the load fails and `snapshot`
+ * loads the iterators with libbpf, which can.
+ */
+#ifdef PH_ITER_ONLY
+#define have_rdonly_cast()	true
+#else
+#define have_rdonly_cast()	(bpf_rdonly_cast != NULL)
+#endif
+
 static __always_inline void copy_addrs_direct(const struct sock_common *skc, __u16 family,
 					      __u8 *saddr, __u8 *daddr)
 {
@@ -132,6 +145,14 @@ static __always_inline void owner_forget(__u64 key, struct ph_owner *o)
  * relocated, faults read as zero); otherwise (raw_tp, kprobes, fentry) one
  * bpf_probe_read_kernel() per field. The flag is a constant at every call.
  */
+/* direct: the socket as a tcp_sock for plain loads (the caller checked TCP); NULL: use helpers */
+static __always_inline const struct tcp_sock *tcp_of(const struct sock *sk, bool direct)
+{
+	if (direct && have_rdonly_cast())
+		return bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
+	return NULL;
+}
+
 static __always_inline __u32 sk_netns(const struct sock *sk, bool direct)
 {
 	if (direct)
@@ -162,7 +183,10 @@ static __always_inline bool sk_is_tcp(const struct sock *sk, __u16 *family, bool
 static __always_inline __u16 sk_sport(const struct sock *sk, bool direct)
 {
 	const struct inet_sock *inet = (const struct inet_sock *)sk;
+	const struct tcp_sock *tp = tcp_of(sk, direct);
 
+	if (tp)
+		return bpf_ntohs(tp->inet_conn.icsk_inet.inet_sport);
 	return bpf_ntohs(BPF_CORE_READ(inet, inet_sport));
 }
 
@@ -183,19 +207,21 @@ static __always_inline void record_owner(const struct sock *sk, bool direct)
 	if (target_netns && sk_netns(sk, direct) != target_netns)
 		return;
 
-	task = (struct task_struct *)bpf_get_current_task();
 	o.cgroup_id = bpf_get_current_cgroup_id();
-	o.start_ns = task_start_ns(task);
+	if (direct) {
+		task = bpf_get_current_task_btf();
+		o.start_ns = bpf_core_field_exists(task->start_boottime) ?
+			task->group_leader->start_boottime : task->group_leader->start_time;
+	} else {
+		o.start_ns = task_start_ns((struct task_struct *)bpf_get_current_task());
+	}
 	o.pid = id >> 32;
 	o.tid = (__u32)id;
 	o.uid = (__u32)bpf_get_current_uid_gid();
 	o.bound_sport = sk_sport(sk, direct);
 	bpf_get_current_comm(o.comm, sizeof(o.comm));
-	if (bpf_map_update_elem(&owners, &key, &o, BPF_ANY)) {
+	if (bpf_map_update_elem(&owners, &key, &o, BPF_ANY))
 		stat_inc(PH_STAT_OWNER_BUSY);
-		return;
-	}
-	stat_inc(PH_STAT_OWNERS_ADDED);
 }
 
 static __always_inline void submit(struct ph_event *e)
@@ -251,7 +277,8 @@ static __always_inline void fill_event(struct ph_event *e, const struct sock *sk
 	e->oldstate = oldstate;
 	e->flags = flags | (o->bound_sport ? PH_F_BOUND : 0);
 	/* bind(port 0) without IP_BIND_ADDRESS_NO_PORT: no explicit port was locked */
-	if (o->bound_sport && !(BPF_CORE_READ_BITFIELD_PROBED(sk, sk_userlocks) & SOCK_BINDPORT_LOCK))
+	if (o->bound_sport && !((direct ? BPF_CORE_READ_BITFIELD(sk, sk_userlocks) :
+				  BPF_CORE_READ_BITFIELD_PROBED(sk, sk_userlocks)) & SOCK_BINDPORT_LOCK))
 		e->flags |= PH_F_BIND_EPHEMERAL;
 	copy_addrs(&sk->__sk_common, family, e->saddr, e->daddr, direct);
 	__builtin_memcpy(e->comm, o->comm, sizeof(e->comm));
@@ -259,7 +286,7 @@ static __always_inline void fill_event(struct ph_event *e, const struct sock *sk
 	e->pad2 = 0;
 	e->pad3 = 0;
 	if (type != PH_EV_CLOSE)
-		sock_port_range(sk, e);
+		sock_port_range(sk, e, tcp_of(sk, direct));
 	else
 		e->port_lo = e->port_hi = 0;
 }
@@ -315,13 +342,15 @@ static __always_inline void hash_connect_done(const struct sock *sk, int ret)
 	emit(sk, o, PH_EV_CONNECT, 0, ST_SYN_SENT, 0, false);
 }
 
-static __always_inline __u32 tcp_segs_out(const struct sock *sk)
+static __always_inline __u32 tcp_segs_out(const struct sock *sk, bool direct)
 {
-	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	const struct tcp_sock *tp = tcp_of(sk, direct);
 
-	if (bpf_core_field_exists(tp->segs_out))
-		return BPF_CORE_READ(tp, segs_out);
-	return 1;
+	if (!bpf_core_field_exists(tp->segs_out))
+		return 1;
+	if (tp)
+		return tp->segs_out;
+	return BPF_CORE_READ((const struct tcp_sock *)sk, segs_out);
 }
 
 /*
@@ -362,7 +391,7 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 		 * found no free port. A port bound before connect() stays set, and
 		 * the failure is then EADDRNOTAVAIL for the 4-tuple.
 		 */
-		if (newstate == ST_CLOSE && tcp_segs_out(sk) == 0 &&
+		if (newstate == ST_CLOSE && tcp_segs_out(sk, direct) == 0 &&
 		    (sk_sport(sk, direct) == 0 || o->bound_sport)) {
 			emit_failure(sk, o, EADDRNOTAVAIL, oldstate, direct);
 			owner_forget(key, o);
@@ -862,18 +891,6 @@ int iter_tcp(struct bpf_iter__tcp *ctx)
 	return 0;
 }
 
-/* Linux 6.2+; older kernels read the socket activity of the files walk by helper */
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
-/*
- * The light skeleton's loader (libbpf 1.1) cannot test a kfunc's address: it
- * calls the kfunc, and where the kernel lacks it the load fails and `snapshot`
- * loads the iterators with libbpf, which can.
- */
-#ifdef PH_ITER_ONLY
-#define have_rdonly_cast()	true
-#else
-#define have_rdonly_cast()	(bpf_rdonly_cast != NULL)
-#endif
 
 /*
  * The files of one process come one after another: its identity (pid, start

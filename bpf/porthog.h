@@ -38,7 +38,7 @@ enum ph_stat {
 	PH_STAT_EVENTS		= 0,	/* events submitted */
 	PH_STAT_LOST		= 1,	/* ring buffer reservations that failed */
 	PH_STAT_OWNER_MISS	= 2,	/* port seen for a socket with no recorded owner */
-	PH_STAT_OWNERS_ADDED	= 3,	/* owner map inserts */
+	PH_STAT_OWNERS_ADDED	= 3,	/* no longer counted (a write per connect nobody read) */
 	PH_STAT_CAUGHT		= 4,	/* hits the kernel skipped (nesting) that the catcher handled */
 	PH_STAT_OWNER_BUSY	= 5,	/* owner inserts refused in nested context: a connect lost */
 	PH_STAT_DELETE_BUSY	= 6,	/* owner deletes refused: the entry was neutralized instead */

@@ -237,7 +237,7 @@ static __always_inline void attempt_done(struct ph_attempt *a, const struct sock
 	e->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (e->type == PH_EV_BIND)
 		__builtin_memset(e->daddr, 0, 16);
-	sock_port_range(sk, e);
+	sock_port_range(sk, e, NULL);
 	submit_copy(e);
 	hold(a->sk, e);
 }
@@ -276,7 +276,7 @@ static __always_inline int bind_attempt(struct bpf_sock_addr *ctx, __u16 family)
 		return 1;
 	a->sk = (__u64)sk;
 	a->ev.sport = port;
-	sock_port_range(sk, &a->ev);
+	sock_port_range(sk, &a->ev, NULL);
 	if (!port)
 		a->ev.flags = PH_F_BIND_EPHEMERAL;
 	user_addr(ctx, family, a->ev.saddr);
@@ -361,7 +361,7 @@ static __always_inline int udp_connect(struct bpf_sock_addr *ctx, __u16 family)
 		return 1;
 	a->sk = (__u64)sk;
 	a->ev.dport = bpf_ntohs((__u16)ctx->user_port);
-	sock_port_range(sk, &a->ev);
+	sock_port_range(sk, &a->ev, NULL);
 	user_addr(ctx, family, a->ev.daddr);
 	port = bsk->src_port;
 	if (port) {
@@ -371,7 +371,7 @@ static __always_inline int udp_connect(struct bpf_sock_addr *ctx, __u16 family)
 			return 1;	/* a server's own port */
 		a->ev.sport = port;
 		a->ev.flags = PH_F_BOUND | (h ? h->flags : 0);
-		sock_port_range(sk, &a->ev);
+		sock_port_range(sk, &a->ev, NULL);
 		submit_copy(&a->ev);
 		hold(a->sk, &a->ev);
 		return 1;
@@ -412,7 +412,7 @@ static __always_inline int udp_sendmsg(struct bpf_sock_addr *ctx, __u16 family)
 		return 1;
 	a->sk = key;
 	a->ev.sport = bsk->src_port;
-	sock_port_range(sk, &a->ev);
+	sock_port_range(sk, &a->ev, NULL);
 	submit_copy(&a->ev);
 	hold(key, &a->ev);
 	return 1;
@@ -451,7 +451,7 @@ int BPF_PROG(ph_send_length, struct sock *sk, int ret, int flags)
 	if (!a || !fill_current(&a->ev, sk, PH_EV_CONNECT_FAILED, IPPROTO_UDP, family))
 		return 0;
 	a->ev.err = EAGAIN;
-	sock_port_range(sk, &a->ev);
+	sock_port_range(sk, &a->ev, NULL);
 	submit_copy(&a->ev);
 	return 0;
 }

@@ -40,14 +40,20 @@ static __always_inline __u64 task_start_ns(struct task_struct *task)
  * u32 hi << 16 | lo: the same bytes. port_lo 0 means none; a high end of 0
  * means "the namespace's".
  */
-static __always_inline void sock_port_range(const struct sock *sk, struct ph_event *e)
+static __always_inline void sock_port_range(const struct sock *sk, struct ph_event *e,
+					   const struct tcp_sock *tp)
 {
 	const struct inet_sock *inet = (const struct inet_sock *)sk;
 	__u32 v = 0;
 
+	/* tp: the same socket as a BTF pointer (a plain load), or NULL */
 	if (bpf_core_field_exists(inet->local_port_range) &&
-	    bpf_core_field_size(inet->local_port_range) == 4)
-		bpf_core_read(&v, 4, &inet->local_port_range);
+	    bpf_core_field_size(inet->local_port_range) == 4) {
+		if (tp)
+			v = *(const __u32 *)&tp->inet_conn.icsk_inet.local_port_range;
+		else
+			bpf_core_read(&v, 4, &inet->local_port_range);
+	}
 	e->port_lo = v & 0xffff;
 	e->port_hi = v >> 16;
 	if (e->port_lo && !e->port_hi)
