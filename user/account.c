@@ -120,6 +120,7 @@ struct ph_acct {
 	struct netns_ent *last_ns;	/* of the last lookup: records come grouped by netns */
 	struct proc_ent *last_proc;	/* the same, by process */
 	struct dest_ent *last_dest;	/* the same, by destination */
+	struct flow_ent *last_flow;	/* the same, by process and destination */
 	__u64 gen;
 	__u64 fd_gen;		/* generation of the last walk that listed open files */
 	__u64 start_ns;		/* first input */
@@ -513,9 +514,12 @@ static struct flow_ent *get_flow(struct ph_acct *a, const struct ph_proc_key *ow
 	if (owner)
 		fk.owner = *owner;
 	dest_key_of(k, &fk.dest);
+	f = a->last_flow;
+	if (f && !memcmp(&f->key, &fk, sizeof(fk)))
+		return f;
 	n = htab_find(&a->flows, &fk);
 	if (n)
-		return htab_entry(n, struct flow_ent, node);
+		return a->last_flow = htab_entry(n, struct flow_ent, node);
 	if (!create || a->flows.count >= a->o.max_sockets)
 		return NULL;
 	f = calloc(1, sizeof(*f));
@@ -527,7 +531,7 @@ static struct flow_ent *get_flow(struct ph_acct *a, const struct ph_proc_key *ow
 		free(f);
 		return NULL;
 	}
-	return f;
+	return a->last_flow = f;
 }
 
 /* The flow an event counts in: its process and destination. */
@@ -1057,6 +1061,8 @@ static void age_flows(struct ph_acct *a)
 
 		if ((a->now_ns - f->last_ns) / 1e9 > FLOW_TTL_S) {
 			htab_remove(&a->flows, n);
+			if (a->last_flow == f)
+				a->last_flow = NULL;
 			free(f);
 		}
 	}

@@ -166,7 +166,8 @@ static int dump_family(struct mnl_socket *nl, __u8 family, __u32 states, __u32 s
 	}
 }
 
-static int walk_tcp_states(ph_sock_fn fn, void *ctx, __u32 states)
+/* family: AF_INET, AF_INET6, or AF_UNSPEC for both */
+static int walk_tcp_states(ph_sock_fn fn, void *ctx, __u32 states, int family)
 {
 	struct tcp_walk w = { .fn = fn, .ctx = ctx };
 	struct mnl_socket *nl;
@@ -189,9 +190,11 @@ static int walk_tcp_states(ph_sock_fn fn, void *ctx, __u32 states)
 		err = -errno;
 		goto out;
 	}
-	err = dump_family(nl, AF_INET, states, seq, buf, &w);
-	if (err || w.err)
-		goto out;
+	if (family != AF_INET6) {
+		err = dump_family(nl, AF_INET, states, seq, buf, &w);
+		if (err || w.err || family == AF_INET)
+			goto out;
+	}
 	err = dump_family(nl, AF_INET6, states, seq + 1, buf, &w);
 	/* a kernel without IPv6 */
 	if (err == -ENOENT || err == -EAFNOSUPPORT)
@@ -207,12 +210,12 @@ out_buf:
 
 int ph_diag_walk_tcp(ph_sock_fn fn, void *ctx)
 {
-	return walk_tcp_states(fn, ctx, DIAG_STATES);
+	return walk_tcp_states(fn, ctx, DIAG_STATES, AF_UNSPEC);
 }
 
-int ph_diag_walk_tcp_unheld(ph_sock_fn fn, void *ctx)
+int ph_diag_walk_tcp_unheld(ph_sock_fn fn, void *ctx, int family)
 {
-	return walk_tcp_states(fn, ctx, PH_DIAG_UNHELD);
+	return walk_tcp_states(fn, ctx, PH_DIAG_UNHELD, family);
 }
 
 /* Open addressing, linear probing: 32-bit inode (never 0) -> 32-bit value. */
@@ -573,7 +576,7 @@ static int dump_namespaces(struct fd_walk *w)
 		if (!ns || ino_map_get(&w->nets, ns, &dummy))
 			continue;
 		if (ns == w->self_ino) {
-			err = walk_tcp_states(collect_sock, w, DIAG_FD_STATES);
+			err = walk_tcp_states(collect_sock, w, DIAG_FD_STATES, AF_UNSPEC);
 			if (err == -ENOMEM)
 				return err;
 			if (ino_map_put(&w->nets, ns, 1))
@@ -589,7 +592,7 @@ static int dump_namespaces(struct fd_walk *w)
 			continue;
 		}
 		close(fd);
-		err = walk_tcp_states(collect_sock, w, DIAG_FD_STATES);
+		err = walk_tcp_states(collect_sock, w, DIAG_FD_STATES, AF_UNSPEC);
 		if (setns(w->self_fd, CLONE_NEWNET)) {
 			err = -errno;
 			ph_err("cannot return to the original network namespace: %s",

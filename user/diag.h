@@ -27,7 +27,11 @@ void ph_diag_activity(bool on);
  * skips every other socket cheaply: a fraction of a full dump.
  */
 #define PH_DIAG_UNHELD	((1u << 6) | (1u << 4) | (1u << 5) | (1u << 11) | (1u << 9) | (1u << 10))
-int ph_diag_walk_tcp_unheld(ph_sock_fn fn, void *ctx);
+/*
+ * One family (AF_INET, AF_INET6). Both share the kernel's established hash, so
+ * each dump walks every socket of every namespace: skip a family that has none.
+ */
+int ph_diag_walk_tcp_unheld(ph_sock_fn fn, void *ctx, int family);
 
 /*
  * One record per TCP socket fd of each process (only the process only_pid if

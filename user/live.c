@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 
 #include "diag.h"
 #include "live.h"
@@ -114,6 +115,7 @@ struct unheld {
 	struct ph_live *l;
 	__u32 orphans;		/* hashed, no inode: no struct socket, orphaned by close() */
 	__u32 with_ino;		/* hashed, with an inode: held by us or by a process we cannot see */
+	__u32 tw;		/* TIME_WAIT */
 };
 
 static int on_unheld(void *ctx, const struct ph_sock_rec *r)
@@ -125,6 +127,8 @@ static int on_unheld(void *ctx, const struct ph_sock_rec *r)
 			u->with_ino++;
 		else
 			u->orphans++;
+	} else {
+		u->tw++;
 	}
 	ph_acct_walk_sock(u->l->acct, r);
 	return 0;
@@ -143,11 +147,11 @@ static int on_unheld(void *ctx, const struct ph_sock_rec *r)
 static int walk_held(struct ph_live *l, __u32 inode, __u64 t0)
 {
 	struct unheld u = { .l = l };
-	__u32 inuse, tw, held = 0, held_dumped = 0;
+	__u32 inuse, inuse6, tw, held = 0, held_dumped = 0;
 	int n = 0;
 	bool ok;
 
-	if (!l->held_ok || ph_netns_tcp_counts(&inuse, &tw))
+	if (!l->held_ok || ph_netns_tcp_counts(&inuse, &inuse6, &tw))
 		return -1;
 	for (size_t i = 0; i < l->nheld; i++) {
 		if (l->held[i].netns != inode)
@@ -157,7 +161,13 @@ static int walk_held(struct ph_live *l, __u32 inode, __u64 t0)
 	}
 	ok = held == inuse && !tw;
 	if (!ok && held <= inuse) {
-		n = ph_diag_walk_tcp_unheld(on_unheld, &u);
+		n = ph_diag_walk_tcp_unheld(on_unheld, &u, AF_INET);
+		/* sockstat's TIME_WAIT count is of both families */
+		if (n >= 0 && (inuse6 || u.tw != tw)) {
+			int n6 = ph_diag_walk_tcp_unheld(on_unheld, &u, AF_INET6);
+
+			n = n6 < 0 ? n6 : n + n6;
+		}
 		ok = n >= 0 && u.with_ino >= held_dumped &&
 		     held + u.orphans + (u.with_ino - held_dumped) == inuse;
 	}

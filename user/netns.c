@@ -193,7 +193,7 @@ static int read_file(const char *path, char *buf, size_t len)
 	return 0;
 }
 
-int ph_netns_tcp_counts(__u32 *inuse, __u32 *tw)
+int ph_netns_tcp_counts(__u32 *inuse, __u32 *inuse6, __u32 *tw)
 {
 	char buf[1024];
 	const char *p;
@@ -207,11 +207,14 @@ int ph_netns_tcp_counts(__u32 *inuse, __u32 *tw)
 	if (!p || sscanf(p, "TCP: inuse %u orphan %*u tw %u", &n, &t) != 2)
 		return -EINVAL;
 	*inuse = n;
+	*inuse6 = 0;
 	*tw = t;
 	/* no IPv6: no file */
 	if (!read_file("/proc/thread-self/net/sockstat6", buf, sizeof(buf)) &&
-	    (p = strstr(buf, "TCP6: ")) && sscanf(p, "TCP6: inuse %u", &n) == 1)
+	    (p = strstr(buf, "TCP6: ")) && sscanf(p, "TCP6: inuse %u", &n) == 1) {
 		*inuse += n;
+		*inuse6 = n;
+	}
 	return 0;
 }
 

@@ -21,9 +21,10 @@ int ph_netns_read_settings(__u32 inode, struct ph_netns_info *out);
 /*
  * TCP sockets of the caller's current netns (/proc/net/sockstat{,6}): inuse
  * counts the full sockets in the hash tables (listening, connected, orphaned),
- * IPv4 and IPv6; tw the TIME_WAIT ones. Returns 0 or -errno.
+ * IPv4 and IPv6, inuse6 the IPv6 ones among them; tw the TIME_WAIT ones of
+ * both. Returns 0 or -errno.
  */
-int ph_netns_tcp_counts(__u32 *inuse, __u32 *tw);
+int ph_netns_tcp_counts(__u32 *inuse, __u32 *inuse6, __u32 *tw);
 /* Count ports of a reserved-ports list ("1000-1010,2000") inside [lo, hi]. */
 __u32 ph_reserved_in_range(const char *list, __u16 lo, __u16 hi);
 __u32 ph_netns_self(void);
