@@ -62,6 +62,15 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 #define have_rdonly_cast()	(bpf_rdonly_cast != NULL)
 #endif
 
+/* task_start_ns() for a BTF pointer to the task: plain loads */
+static __always_inline __u64 task_start_ns_btf(const struct task_struct *task)
+{
+	const struct task_struct *leader = task->group_leader;
+
+	return bpf_core_field_exists(task->start_boottime) ? leader->start_boottime :
+		leader->start_time;
+}
+
 static __always_inline void copy_addrs_direct(const struct sock_common *skc, __u16 family,
 					      __u8 *saddr, __u8 *daddr)
 {
@@ -124,7 +133,6 @@ struct {
 	__type(value, struct ph_event);
 } scratch SEC(".maps");
 
-
 /*
  * Map updates can fail in a nested context (a bucket the interrupted program
  * holds). A refused insert loses the connect: count it. A refused delete
@@ -144,8 +152,9 @@ static __always_inline void owner_forget(__u64 key, struct ph_owner *o)
  * "direct": sk is a BTF pointer (tp_btf), so fields are plain loads (CO-RE
  * relocated, faults read as zero); otherwise (raw_tp, kprobes, fentry) one
  * bpf_probe_read_kernel() per field. The flag is a constant at every call.
+ * tcp_of() gives the same socket as a tcp_sock for plain loads beyond struct
+ * sock (the caller checked TCP); NULL: use helpers.
  */
-/* direct: the socket as a tcp_sock for plain loads (the caller checked TCP); NULL: use helpers */
 static __always_inline const struct tcp_sock *tcp_of(const struct sock *sk, bool direct)
 {
 	if (direct && have_rdonly_cast())
@@ -190,11 +199,9 @@ static __always_inline __u16 sk_sport(const struct sock *sk, bool direct)
 	return bpf_ntohs(BPF_CORE_READ(inet, inet_sport));
 }
 
-
 /* Connect entry, process context: remember who owns this socket. */
 static __always_inline void record_owner(const struct sock *sk, bool direct)
 {
-	struct task_struct *task;
 	struct ph_owner o = {};
 	__u64 id = bpf_get_current_pid_tgid();
 	__u64 key = (__u64)sk;
@@ -208,13 +215,10 @@ static __always_inline void record_owner(const struct sock *sk, bool direct)
 		return;
 
 	o.cgroup_id = bpf_get_current_cgroup_id();
-	if (direct) {
-		task = bpf_get_current_task_btf();
-		o.start_ns = bpf_core_field_exists(task->start_boottime) ?
-			task->group_leader->start_boottime : task->group_leader->start_time;
-	} else {
+	if (direct)
+		o.start_ns = task_start_ns_btf(bpf_get_current_task_btf());
+	else
 		o.start_ns = task_start_ns((struct task_struct *)bpf_get_current_task());
-	}
 	o.pid = id >> 32;
 	o.tid = (__u32)id;
 	o.uid = (__u32)bpf_get_current_uid_gid();
@@ -891,7 +895,6 @@ int iter_tcp(struct bpf_iter__tcp *ctx)
 	return 0;
 }
 
-
 /*
  * The files of one process come one after another: its identity (pid, start
  * time) is checked per file, the rest is read once per process (the cgroup
@@ -939,8 +942,7 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
 	if (target_tgid && pid != target_tgid)
 		return 0;
 	leader = task->group_leader;
-	start_ns = bpf_core_field_exists(task->start_boottime) ?
-		leader->start_boottime : leader->start_time;
+	start_ns = task_start_ns_btf(task);
 	if (pid != last_task.pid || start_ns != last_task.start_ns) {
 		last_task.pid = pid;
 		last_task.start_ns = start_ns;
